@@ -82,6 +82,7 @@ class AudioObs:
     descriptors: dict[str, str] = field(default_factory=dict)  # measure -> plain words
     flags: list[str] = field(default_factory=list)  # "silent", "clipped", "too_short", "no_speech"
     features: Any = None  # torch.Tensor [frames x d], Whisper encoder output
+    expression: dict[str, float] = field(default_factory=dict)  # voice classifier: label -> probability
 
     def prosody_summary(self) -> str:
         return "; ".join(v for v in self.descriptors.values() if v)
@@ -91,12 +92,16 @@ class AudioObs:
                 "language": self.language, "segments": self.segments,
                 "prosody": {k: (round(float(v), 4) if v is not None else None)
                             for k, v in self.prosody.items()},
-                "descriptors": dict(self.descriptors), "flags": list(self.flags)}
+                "descriptors": dict(self.descriptors), "flags": list(self.flags),
+                "expression": {k: round(float(v), 4) for k, v in self.expression.items()}}
 
     def to_text(self) -> str:
         parts = []
         if self.descriptors:
             parts.append(f"Voice: {self.prosody_summary()}.")
+        if self.expression:
+            top = sorted(self.expression.items(), key=lambda kv: -kv[1])[:3]
+            parts.append("Voice expression classifier: " + ", ".join(f"{k} {v:.2f}" for k, v in top) + ".")
         if self.transcript:
             lang = f" ({self.language})" if self.language else ""
             parts.append(f'Transcript{lang}: "{self.transcript.strip()}"')
@@ -201,7 +206,7 @@ def observations_from_dict(d: dict, tensors: dict | None = None) -> Observations
         audio = AudioObs(duration_s=a["duration_s"], transcript=a.get("transcript", ""), language=a.get("language"),
                          segments=list(a.get("segments", [])), prosody=dict(a.get("prosody", {})),
                          descriptors=dict(a.get("descriptors", {})), flags=list(a.get("flags", [])),
-                         features=tensors.get("audio"))
+                         features=tensors.get("audio"), expression=dict(a.get("expression", {})))
     image = VisionObs(encoder=d["image"]["encoder"], features=tensors.get("image")) if d.get("image") else None
     video = None
     if d.get("video"):

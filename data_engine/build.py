@@ -56,20 +56,27 @@ Perceive = Callable[[Sample], Observations]
 
 # ---- perception ------------------------------------------------------------------------------------
 
-def default_perceive(**options) -> Perceive:
+def default_perceive(voice_scores: dict[str, dict[str, float]] | None = None, **options) -> Perceive:
     """The product perceiver: ``affectllm.perception.pipeline.Perception`` over a Sample's media.
 
-    ``options`` go to ``Perception`` (``modalities``, ``whisper_name``, ...). The returned callable
-    carries ``feature_tag``, which names the encoders in feature-cache keys.
+    ``options`` go to ``Perception`` (``modalities``, ``whisper_name``, ...). ``voice_scores``
+    (sample id -> label -> probability) replaces the voice classifier's scores of those samples:
+    the out-of-fold scores of the clips it was fitted on (``scripts/train_voice_expression.py
+    --oof``), so training records show it as fallible as it is on unheard voices. The returned
+    callable carries ``feature_tag``, which names the encoders in feature-cache keys.
     """
     from affectllm.perception.pipeline import PIPELINE_VERSION, Item, Perception
 
     perception = Perception(**options)
+    voice_scores = voice_scores or {}
 
     def perceive(sample: Sample) -> Observations:
         item = Item(id=sample.id, text=sample.text, meta=dict(sample.meta),
                     **{k: v for k, v in sample.media.items()})
-        return perception.perceive(item)
+        obs = perception.perceive(item)
+        if sample.id in voice_scores and obs.audio is not None and obs.audio.expression:
+            obs.audio.expression = dict(voice_scores[sample.id])
+        return obs
 
     perceive.feature_tag = (f"{'+'.join(sorted(perception.modalities))}_{perception.whisper_name}_"
                             f"{perception.vision_name}_p{PIPELINE_VERSION}")

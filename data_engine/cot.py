@@ -125,6 +125,10 @@ class _Writer:
                 out.append(self.pick(forms))
             if not ev.prosody:
                 out.append("Voice: no usable prosody measures")
+            if ev.voice_classifier_raw:
+                scores = ", ".join(f"{k} {v:.2f}" for k, v in ev.voice_classifier_raw[:2])
+                out.append(self.pick(("Voice expression classifier: " + scores,
+                                      "The voice classifier gives " + scores)))
             if audio.flags:
                 out.append("Audio caveat: " + ", ".join(f.replace("_", " ") for f in audio.flags))
         out += self._word_lines()
@@ -156,8 +160,8 @@ class _Writer:
 
     # ---- Interpretation -------------------------------------------------------------------
     def interpretation(self) -> str:
-        parts = [self._face(), self._classifier(), self._voice(), self._words(), self._agreement(),
-                 self._runner_up()]
+        parts = [self._face(), self._classifier(), self._voice(), self._voice_classifier(), self._words(),
+                 self._agreement(), self._runner_up()]
         return " ".join(p for p in parts if p)
 
     def _face(self) -> str:
@@ -219,6 +223,18 @@ class _Writer:
         return self.pick((f"The expression classifier leans to {top} ({p:.2f}), with {L} at {pl:.2f}.",
                           f"The expression classifier favours {top} ({p:.2f}) over {L} ({pl:.2f})."))
 
+    def _voice_classifier(self) -> str:
+        ev, L = self.ev, self.L
+        if not ev.voice_classifier:
+            return ""
+        top, p = ev.voice_classifier[0]
+        if top == L:
+            return self.pick((f"The voice classifier agrees, rating {L} highest ({p:.2f}).",
+                              f"The voice classifier also puts {L} first ({p:.2f})."))
+        pl = dict(ev.voice_classifier).get(L, 0.0)
+        return self.pick((f"The voice classifier leans to {top} ({p:.2f}), with {L} at {pl:.2f}.",
+                          f"The voice classifier favours {top} ({p:.2f}) over {L} ({pl:.2f})."))
+
     def _voice(self) -> str:
         ev, L = self.ev, self.L
         if not ev.cues:
@@ -274,7 +290,8 @@ class _Writer:
 
     @staticmethod
     def _modality(channel: str) -> str:
-        return {"face": "face", "classifier": "face", "voice": "voice", "words": "words"}[channel]
+        return {"face": "face", "classifier": "face", "voice": "voice", "voice_classifier": "voice",
+                "words": "words"}[channel]
 
     def _agreement(self) -> str:
         ev, L = self.ev, self.L

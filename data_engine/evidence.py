@@ -76,6 +76,8 @@ class Evidence:
     prototypes: list[tuple[str, float]] = field(default_factory=list)  # taxonomy label -> score, best first
     classifier: list[tuple[str, float]] = field(default_factory=list)  # taxonomy label -> prob, best first
     classifier_raw: list[tuple[str, float]] = field(default_factory=list)  # the classifier's own names
+    voice_classifier: list[tuple[str, float]] = field(default_factory=list)  # taxonomy label -> prob, best first
+    voice_classifier_raw: list[tuple[str, float]] = field(default_factory=list)  # its own names
     prosody: list[tuple[str, str]] = field(default_factory=list)  # (descriptor key, descriptor words)
     cues: list[str] = field(default_factory=list)  # PROSODY_CUES keys found (+ "moderate")
     words: list[Word] = field(default_factory=list)
@@ -85,7 +87,7 @@ class Evidence:
 
     @property
     def channels(self) -> list[str]:
-        """Channels that carry any information: face, classifier, voice, words."""
+        """Channels that carry any information: face, classifier, voice, voice_classifier, words."""
         return [c for c, s in self.scores.items() if s and max(s.values()) > 0]
 
     def proto_score(self, label: str) -> float | None:
@@ -116,13 +118,18 @@ def _face(ev: Evidence, obs: Observations) -> None:
             if lab is not None and lab not in seen:
                 seen[lab] = float(score)
         ev.prototypes = sorted(seen.items(), key=lambda kv: -kv[1])
+    ev.classifier, ev.classifier_raw = _ranked(face.expression, tax)
+
+
+def _ranked(expression: dict[str, float], tax: Taxonomy) -> tuple[list, list]:
+    """A classifier's scores as (taxonomy label, prob) and (its own name, prob), best first."""
     probs: dict[str, float] = {}
-    for name, p in face.expression.items():
+    for name, p in expression.items():
         lab = normalize_label(name, tax)
         if lab is not None:
             probs[lab] = probs.get(lab, 0.0) + float(p)
-    ev.classifier = sorted(probs.items(), key=lambda kv: -kv[1])
-    ev.classifier_raw = sorted(((k, float(v)) for k, v in face.expression.items()), key=lambda kv: -kv[1])
+    return (sorted(probs.items(), key=lambda kv: -kv[1]),
+            sorted(((k, float(v)) for k, v in expression.items()), key=lambda kv: -kv[1]))
 
 
 def descriptor_cues(key: str, words: str) -> list[str]:
@@ -138,8 +145,9 @@ def descriptor_cues(key: str, words: str) -> list[str]:
 
 def _voice(ev: Evidence, obs: Observations) -> None:
     audio = obs.audio
-    if audio is None or not audio.descriptors:
+    if audio is None:
         return
+    ev.voice_classifier, ev.voice_classifier_raw = _ranked(audio.expression, ev.taxonomy)
     for key, words in audio.descriptors.items():
         if not words:
             continue
@@ -236,6 +244,7 @@ def analyse(obs: Observations, taxonomy: str | Taxonomy | None = None) -> Eviden
         "face": {k: v for k, v in ev.prototypes} if ev.aus or ev.observed else {},
         "classifier": dict(ev.classifier),
         "voice": _score_voice(ev),
+        "voice_classifier": dict(ev.voice_classifier),
         "words": _score_words(ev, text_only=ev.has_text and not ev.has_face and obs.audio is None),
     }
     return ev

@@ -220,16 +220,19 @@ def _sentences(text: str) -> list[str]:
 def _check_classifier(text: str, ev: E.Evidence) -> list[str]:
     reasons = []
     for s in _sentences(text):
-        i = s.lower().find("classifier")
+        low = s.lower()
+        i = low.find("classifier")
         if i < 0:
             continue
-        if not ev.classifier:
-            reasons.append("classifier: cites an expression classifier but none ran on a face")
+        voice = "voice" in low[:i]  # "Voice expression classifier", "The voice classifier"
+        ranked, where = (ev.voice_classifier, "a voice") if voice else (ev.classifier, "a face")
+        if not ranked:
+            reasons.append(f"classifier: cites an expression classifier but none ran on {where}")
             continue
         named = [lab for _, lab in label_mentions(s[i:], ev.taxonomy)]
-        if named and named[0] != ev.classifier[0][0]:
+        if named and named[0] != ranked[0][0]:
             reasons.append(f"classifier: says the classifier favours {named[0]} but its top label is "
-                           f"{ev.classifier[0][0]}")
+                           f"{ranked[0][0]}")
     return reasons
 
 
@@ -249,7 +252,7 @@ def _numbers(obs: Observations, ev: E.Evidence) -> list[float]:
                 walk(v)
 
     walk(obs.to_dict())
-    nums += [s for _, s in ev.prototypes] + [p for _, p in ev.classifier]
+    nums += [s for _, s in ev.prototypes] + [p for _, p in ev.classifier] + [p for _, p in ev.voice_classifier]
     face = obs.main_face
     if face is not None and face.present_aus:  # the prompt's hint scores (present AUs only)
         nums += [s for _, s in match_prototypes({a.au: a.intensity for a in face.present_aus})]

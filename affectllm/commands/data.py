@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,6 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     b.add_argument("--teacher-model", default=None, help="teacher model name (local when no --teacher-url)")
     b.add_argument("--teacher-key-env", default=None, metavar="VAR", help="environment variable with the API key")
     b.add_argument("--teacher-tries", type=int, default=3, metavar="K", help="attempts per item (default 3)")
+    b.add_argument("--voice-scores", default=None, metavar="JSON",
+                   help="sample id -> voice classifier scores to use instead of the classifier's own "
+                        "(its out-of-fold scores on the clips it was fitted on)")
     b.add_argument("--no-transcribe", action="store_true",
                    help="no speech recognition (prosody and Whisper features only); for sets whose words "
                         "carry no emotion, e.g. EmoDB")
@@ -63,6 +67,8 @@ def _build(args) -> int:
         opts["whisper_name"] = args.whisper
     if args.no_transcribe:
         opts["transcribe"] = False
+    if args.voice_scores:
+        opts["voice_scores"] = json.loads(Path(args.voice_scores).read_text())
     rep = build(args.source, args.out, perceive=default_perceive(**opts), limit_per_source=args.limit,
                 seed=args.seed, taxonomy=args.taxonomy, teacher=_teacher(args), hf=not args.no_hf,
                 restart=args.restart, progress=not args.quiet, retry_failed=args.retry_failed)

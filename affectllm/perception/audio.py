@@ -108,8 +108,15 @@ class AudioPerceiver:
 
     def __init__(self, whisper_name: str = "whisper-tiny.en", multilingual_name: str | None = "whisper-base",
                  *, loader: Callable[[str], object] | None = None, device: str = "cpu",
-                 max_frames: int = 1500):
+                 max_frames: int = 1500, voice_model="default"):
         self.whisper_name = whisper_name
+        # Voice expression classifier over the encoder features: "default" = the shipped one when it
+        # reads this Whisper model's features; None = off; or a VoiceExpression.
+        if voice_model == "default":
+            from affectllm.perception.voice_expression import load_default
+
+            voice_model = load_default(whisper_name)
+        self.voice_model = voice_model
         self.multilingual_name = multilingual_name
         self.device = device
         self.max_frames = max_frames
@@ -309,6 +316,8 @@ class AudioPerceiver:
             return obs
         obs.prosody = prosody(wav, SR)
         obs.descriptors = describe(obs.prosody, reference=reference)
+        if self.voice_model is not None and obs.features.shape[-1] == self.voice_model.dim:
+            obs.expression = self.voice_model.scores(obs.features)
         if transcribe:
             text, lang, segments, more = self._transcribe(wav, _language_code(language), windows)
             obs.transcript, obs.language, obs.segments = text, lang, segments

@@ -26,7 +26,7 @@ from affectllm.observations import Observations, observation_tensors, observatio
 
 log = logging.getLogger(__name__)
 
-PIPELINE_VERSION = "1"  # bump when perception output changes, to invalidate cached observations
+PIPELINE_VERSION = "2"  # bump when perception output changes, to invalidate cached observations
 
 
 @dataclass
@@ -66,8 +66,9 @@ class Perception:
 
     def __init__(self, modalities=("face", "audio"), whisper_name: str = "whisper-tiny.en",
                  vision_name: str = "efficientnet-lite0", use_cache: bool = True, cache_root=None,
-                 transcribe: bool = True):
+                 transcribe: bool = True, voice_model="default"):
         self.modalities = set(modalities)
+        self.voice_model = voice_model  # AudioPerceiver's: "default", None (off) or a VoiceExpression
         # False: speech gets prosody and encoder features but no transcript (for sets whose
         # words carry no emotion by design, e.g. EmoDB, where ASR is most of the cost).
         self.transcribe = transcribe
@@ -93,7 +94,7 @@ class Perception:
         if self._audio is None:
             from affectllm.perception.audio import AudioPerceiver
 
-            self._audio = AudioPerceiver(whisper_name=self.whisper_name)
+            self._audio = AudioPerceiver(whisper_name=self.whisper_name, voice_model=self.voice_model)
         return self._audio
 
     @property
@@ -122,8 +123,9 @@ class Perception:
             digest = "|".join(sha256_file(f) for f in files)
         except OSError:
             return None
+        voice = self.audio.voice_model if "audio" in self.modalities else None
         conf = (f"{sorted(self.modalities)}|{self.whisper_name}|{self.vision_name}|{PIPELINE_VERSION}"
-                f"|asr={self.transcribe}")
+                f"|asr={self.transcribe}|voice={getattr(voice, 'digest', '') or voice is not None}")
         return sha256_bytes(f"{digest}|{conf}".encode())
 
     # -- the work ---------------------------------------------------------------------------------
