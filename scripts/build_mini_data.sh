@@ -3,15 +3,19 @@
 # writes runs/data/mini/sft.jsonl (+ rl.jsonl). Resumable: rerun after an interruption.
 # EmoDB: all 278 clips (speaker-disjoint split: dev = speakers 08, 12), no ASR (its sentences
 # are emotionally neutral by design; ASR would be 90% of the perception time).
+# Its voice classifier scores on the train speakers are out-of-fold (scripts/train_voice_expression.py),
+# and the EmoDB train records enter the mix twice (speech is the harder task for a 135M LLM).
 # GoEmotions: the first 2500 train comments by a seeded hash; 320 enter the mix.
+# No faces: the London set's neutral photos calibrate the AU estimator (their AUs are at rest by
+# construction) and it has two classes; the 5 demo faces are kept for evaluation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A=.venv/bin/affectllm
-$A data build --source emodb --out runs/data/emodb --no-transcribe --no-hf --quiet
+mkdir -p runs/data
+.venv/bin/python scripts/train_voice_expression.py --oof runs/data/voice_oof.json 2>/dev/null
+$A data build --source emodb --out runs/data/emodb --no-transcribe --no-hf --quiet \
+  --voice-scores runs/data/voice_oof.json
 $A data build --source goemotions --limit 2500 --out runs/data/goemo --no-hf --quiet
-if .venv/bin/python -c "import affectllm.perception.face" 2>/dev/null; then
-  $A data build --source faces_london --out runs/data/london --no-hf --quiet || true
-fi
 .venv/bin/python - <<'PY'
 import json, random
 from pathlib import Path
@@ -23,9 +27,9 @@ def read(p):
 rng = random.Random(0)
 emodb = read("runs/data/emodb/sft.jsonl")
 goemo = [r for r in read("runs/data/goemo/sft.jsonl") if r.get("split") in (None, "train")]
-london = read("runs/data/london/sft.jsonl")
 rng.shuffle(goemo)
-mix = emodb + goemo[:320] + london  # EmoDB/London dev records stay in as eval (split == dev)
+emodb_train = [r for r in emodb if r.get("split") == "train"]
+mix = emodb + emodb_train + goemo[:320]  # EmoDB dev records stay in as eval (split == dev)
 rng.shuffle(mix)
 out = Path("runs/data/mini"); out.mkdir(parents=True, exist_ok=True)
 (out / "sft.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in mix))
