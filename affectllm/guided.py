@@ -91,15 +91,59 @@ def _gen_kwargs(model, budget: int, stops, max_time: float | None, lead_ok: bool
     return kw
 
 
+class PromptCache:
+    """The key/value cache of one prompt's latest call, reused by the next call on the same text.
+
+    Guided decoding calls ``generate`` up to eight times on one growing text (a bullet, the next
+    bullet, Interpretation, Conclusion, then the label scores); without this every call re-reads
+    the whole ~260-token prompt. Each call keeps the cached tokens its own token ids share with the
+    cached ones (the longest common prefix: a cut rationale re-tokenises differently at its end)
+    and runs only the rest. Single prompts only: a left-padded batch changes its padding between
+    calls. The result equals the uncached computation up to float rounding (tested).
+    """
+
+    def __init__(self):
+        self.cache = None
+        self.ids = None  # [1 x n] token ids whose keys/values the cache holds
+
+    def reuse(self, ids: torch.Tensor) -> dict:
+        """``past_key_values`` for a call on ``ids`` [1 x m]: the cache cut to the shared prefix
+        (at most m - 1 tokens, so the call has a token to run)."""
+        from transformers import DynamicCache
+
+        if ids.shape[0] != 1:
+            raise ValueError("PromptCache serves one prompt at a time")
+        if self.cache is None:
+            self.cache, self.ids = DynamicCache(), ids[:, :0]
+        n, m = self.ids.shape[1], ids.shape[1]
+        k = min(n, m)
+        common = int((self.ids[0, :k] == ids[0, :k]).long().cumprod(0).sum()) if k else 0
+        keep = min(common, m - 1)
+        if n > keep:
+            self.cache.crop(-(n - keep))
+        self.ids = ids[:, :keep]
+        return {"past_key_values": self.cache}
+
+    def update(self, ids: torch.Tensor, new: torch.Tensor) -> None:
+        """After a call on ``ids`` that generated ``new`` [1 x k]: the tokens now cached."""
+        full = torch.cat([ids, new.to(ids.device)], dim=1)
+        self.ids = full[:, :self.cache.get_seq_length()]
+
+
 def _continue(model, batch: Batch, written: list[str], idx: list[int], budget: int, stops, max_time,
-              lead_ok: bool = False) -> None:
-    """Let the model continue ``written[i]`` for prompts ``idx`` (in place), cut at ``stops``."""
+              lead_ok: bool = False, cache: PromptCache | None = None) -> None:
+    """Let the model continue ``written[i]`` for prompts ``idx`` (in place), cut at ``stops``.
+    ``cache``: a :class:`PromptCache` to reuse (one-prompt batches only)."""
     if not idx:
         return
     feats, masks = batch.features(idx)
     ids, mask = _tokenize(model, [batch.prompts[i] + written[i] for i in idx])
-    out = model.generate(ids, mask, features=feats, feature_masks=masks,
-                         **_gen_kwargs(model, budget, stops, max_time, lead_ok))
+    kw = _gen_kwargs(model, budget, stops, max_time, lead_ok)
+    if cache is not None:
+        kw.update(cache.reuse(ids))
+    out = model.generate(ids, mask, features=feats, feature_masks=masks, **kw)
+    if cache is not None:
+        cache.update(ids, out)
     for i, t in zip(idx, model.tokenizer.batch_decode(out, skip_special_tokens=True)):
         written[i] += _cut(t, stops)
 
@@ -114,17 +158,21 @@ def bullet_budget(max_new_tokens: int) -> int:
 
 
 def generate_rationales(model, batch: Batch, max_new_tokens: int = 96, max_time: float | None = None,
-                        guided: bool = True) -> list[str]:
+                        guided: bool = True, cache: PromptCache | None = None) -> list[str]:
     """The rationale of each prompt: the text after the prompt's ``Observations:\n-``.
 
     ``guided``: each Observations bullet begins with one evidence anchor (``batch.anchors``) and
     the model completes the line; Interpretation and Conclusion headings are written for it.
-    Otherwise the model writes the whole rationale and stops at ``</think>``.
+    Otherwise the model writes the whole rationale and stops at ``</think>``. ``cache``: reuse
+    keys/values across the calls (one-prompt batches; pass it on to :func:`score_labels`).
     """
     n = len(batch.prompts)
+    if cache is not None and n != 1:
+        raise ValueError("a PromptCache serves one-prompt batches only")
     written = ["" for _ in range(n)]
     if not guided:
-        _continue(model, batch, written, list(range(n)), max_new_tokens, ("</think>", "<answer>"), max_time)
+        _continue(model, batch, written, list(range(n)), max_new_tokens, ("</think>", "<answer>"), max_time,
+                  cache=cache)
         return written
     anchors = [a[:MAX_ANCHORS] for a in (batch.anchors or [[] for _ in range(n)])]
     obs_budget = int(max_new_tokens * SECTIONS[0][2])
@@ -134,19 +182,20 @@ def generate_rationales(model, batch: Batch, max_new_tokens: int = 96, max_time:
         idx = [i for i in range(n) if k < len(anchors[i])]
         for i in idx:
             written[i] += (" " if k == 0 else "\n- ") + anchors[i][k]
-        _continue(model, batch, written, idx, per_bullet, ("\n",) + SECTIONS[0][1], max_time)
+        _continue(model, batch, written, idx, per_bullet, ("\n",) + SECTIONS[0][1], max_time, cache=cache)
     free = [i for i in range(n) if not anchors[i]]
-    _continue(model, batch, written, free, obs_budget, SECTIONS[0][1], max_time)
+    _continue(model, batch, written, free, obs_budget, SECTIONS[0][1], max_time, cache=cache)
     for heading, stops, share in SECTIONS[1:]:
         written = [w + heading for w in written]
         _continue(model, batch, written, list(range(n)), int(max_new_tokens * share), stops, max_time,
-                  lead_ok=True)
+                  lead_ok=True, cache=cache)
     return written
 
 
 def stream_rationale(model, batch: Batch, max_new_tokens: int = 96, max_time: float | None = None,
-                     guided: bool = True) -> Iterator[str]:
+                     guided: bool = True, cache: PromptCache | None = None) -> Iterator[str]:
     """Yield the rationale of a one-prompt batch piece by piece, as each step is written.
+    ``cache``: a :class:`PromptCache` reused across the steps (then by :func:`score_labels`).
 
     Token-level streaming inside a step uses transformers' ``TextIteratorStreamer``.
     """
@@ -174,11 +223,15 @@ def stream_rationale(model, batch: Batch, max_new_tokens: int = 96, max_time: fl
         ids, mask = _tokenize(model, [batch.prompts[0] + written])
         streamer = TextIteratorStreamer(model.tokenizer, skip_prompt=False, skip_special_tokens=True)
         kw = _gen_kwargs(model, budget, stops, max_time, lead_ok=forced.startswith("\n"))
+        if cache is not None:
+            kw.update(cache.reuse(ids))
         errors: list[BaseException] = []
 
         def work():
             try:
-                model.generate(ids, mask, features=feats, feature_masks=masks, streamer=streamer, **kw)
+                out = model.generate(ids, mask, features=feats, feature_masks=masks, streamer=streamer, **kw)
+                if cache is not None:
+                    cache.update(ids, out)
             except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread below
                 errors.append(e)
                 streamer.end()
@@ -209,16 +262,21 @@ def surface_forms(label: str) -> list[str]:
     return list(dict.fromkeys([label, " " + label, label.capitalize()]))
 
 
-def score_labels(model, batch: Batch, rationales: list[str], labels: tuple[str, ...]) -> torch.Tensor:
-    """[b x L] probabilities of each label after each rationale, one forward pass."""
+def score_labels(model, batch: Batch, rationales: list[str], labels: tuple[str, ...],
+                 cache: PromptCache | None = None) -> torch.Tensor:
+    """[b x L] probabilities of each label after each rationale, one forward pass.
+    ``cache``: the one-prompt batch's :class:`PromptCache` from generation (used up here)."""
     from affectllm.scoring import encode_labels
 
     forms = [surface_forms(lab) for lab in labels]
     flat = [f for fs in forms for f in fs]
     ids, mask = _tokenize(model, [p + r + ANSWER_PREFIX for p, r in zip(batch.prompts, rationales)])
     feats, masks = batch.features()
+    past = cache.reuse(ids)["past_key_values"] if cache is not None else None
     logp = model.label_logprobs(ids, mask, encode_labels(model.tokenizer, flat),
-                                features=feats, feature_masks=masks).float()
+                                features=feats, feature_masks=masks, past_key_values=past).float()
+    if cache is not None:
+        cache.cache = cache.ids = None  # extended with the label tokens: not reusable
     per_label, i = [], 0
     for fs in forms:  # log p(label) = logsumexp over its spellings
         per_label.append(torch.logsumexp(logp[:, i:i + len(fs)], dim=-1))

@@ -219,19 +219,21 @@ class Explainer:
         return [r for r, _ in prepared]
 
     def _generate_group(self, todo, guided: bool) -> None:
-        from affectllm.guided import ANSWER_PREFIX, ANSWER_SUFFIX, generate_rationales, score_labels
+        from affectllm.guided import (ANSWER_PREFIX, ANSWER_SUFFIX, PromptCache, generate_rationales,
+                                      score_labels)
         from affectllm.taxonomy import get_taxonomy
 
         if todo:
             batch = self._batch([p for _, p in todo])
             labels = get_taxonomy(self.taxonomy).labels
+            cache = PromptCache() if len(todo) == 1 else None  # one prompt: its calls share the prefix
             torch.manual_seed(self.seed)
             t0 = time.perf_counter()
             try:
                 rationales = generate_rationales(self.model, batch, self.max_new_tokens, self.max_time_s,
-                                                 guided=guided)
+                                                 guided=guided, cache=cache)
                 t_gen = time.perf_counter() - t0
-                probs = score_labels(self.model, batch, rationales, labels)
+                probs = score_labels(self.model, batch, rationales, labels, cache=cache)
             except Exception as e:  # noqa: BLE001 - the chunk's items get the error, the job goes on
                 for r, _ in todo:
                     r.error = f"{r.id}: generation failed: {type(e).__name__}: {e}"
@@ -247,7 +249,7 @@ class Explainer:
                                    batch_llm_s=t_total)
 
     def _stream(self, item, question, history) -> Iterator[str | ExplainResult]:
-        from affectllm.guided import ANSWER_PREFIX, ANSWER_SUFFIX, score_labels, stream_rationale
+        from affectllm.guided import ANSWER_PREFIX, ANSWER_SUFFIX, PromptCache, score_labels, stream_rationale
         from affectllm.taxonomy import get_taxonomy
 
         res, prep = self._prepare(item, question, history)
@@ -259,12 +261,12 @@ class Explainer:
         torch.manual_seed(self.seed)
         t0 = time.perf_counter()
         yield RESPONSE_PREFIX
-        rationale = ""
+        rationale, cache = "", PromptCache()
         for piece in stream_rationale(self.model, batch, self.max_new_tokens, self.max_time_s,
-                                      guided=self._guided_for(res.observations)):
+                                      guided=self._guided_for(res.observations), cache=cache):
             rationale += piece
             yield piece
-        probs = score_labels(self.model, batch, [rationale], labels)[0]
+        probs = score_labels(self.model, batch, [rationale], labels, cache=cache)[0]
         label = labels[int(probs.argmax())]
         yield ANSWER_PREFIX + label + ANSWER_SUFFIX
         ex = parse(RESPONSE_PREFIX + rationale + ANSWER_PREFIX + label + ANSWER_SUFFIX, self.taxonomy)

@@ -287,10 +287,11 @@ class AffectLLM(nn.Module):
     @torch.no_grad()
     def label_logprobs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                        label_ids: list[list[int]], features: dict[str, torch.Tensor] | None = None,
-                       feature_masks: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+                       feature_masks: dict[str, torch.Tensor] | None = None,
+                       past_key_values=None) -> torch.Tensor:
         """[b x L] log p(label | prompt) for every label, one forward (see affectllm.scoring)."""
         embeds = self.embed_inputs(input_ids, features, feature_masks)
-        return _label_logprobs(self.llm, embeds, attention_mask, label_ids)
+        return _label_logprobs(self.llm, embeds, attention_mask, label_ids, past_key_values=past_key_values)
 
     def trainable_parameter_names(self) -> list[str]:
         return [n for n, p in self.named_parameters() if p.requires_grad]

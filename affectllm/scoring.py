@@ -51,6 +51,7 @@ def label_logprobs(
     prefix_embeds: torch.Tensor,
     prefix_mask: torch.Tensor,
     label_ids: Sequence[Sequence[int]],
+    past_key_values=None,
 ) -> torch.Tensor:
     """Sum of log p(label tokens | prefix) for every label, in one forward pass.
 
@@ -59,6 +60,9 @@ def label_logprobs(
         prefix_embeds: [b x s x d] input embeddings of the prefixes (left or right padded).
         prefix_mask: [b x s] 1 for real tokens; every row needs at least one.
         label_ids: L token-id lists (see :func:`encode_labels`).
+        past_key_values: a cache holding the keys/values of the first P < s prefix tokens (one
+            unpadded row): only the rest of the prefix and the labels are run. The cache is
+            extended with them (crop it before reusing it).
     Returns:
         [b x L] float32 log-probabilities; ``.softmax(-1)`` gives a distribution over labels.
     """
@@ -106,7 +110,14 @@ def label_logprobs(
     src = torch.where(first_tok, torch.full((n,), -1, device=dev), s + torch.arange(n, device=dev) - 1)
     src = torch.where(src[None] < 0, last[:, None], src[None].expand(b, -1))  # [b x n]
     keep = torch.unique(src)  # only these rows of logits are computed (saves b x T x V)
-    out = llm(inputs_embeds=embeds, attention_mask=mask4d, position_ids=pos, logits_to_keep=keep)
+    P = 0
+    if past_key_values is not None:
+        P = past_key_values.get_seq_length()
+        if b != 1 or not bool(prefix_mask.all()) or P >= s:
+            raise ValueError(f"a cache needs one unpadded row and fewer cached tokens ({P}) than the prefix ({s})")
+        embeds, mask4d, pos = embeds[:, P:], mask4d[:, :, P:], pos[:, P:]  # queries after the cache
+    out = llm(inputs_embeds=embeds, attention_mask=mask4d, position_ids=pos, logits_to_keep=keep - P,
+              past_key_values=past_key_values, use_cache=past_key_values is not None)
     logits = out.logits  # [b x K x V]
     col = torch.searchsorted(keep, src)  # [b x n] index into K
     picked = logits.gather(1, col[..., None].expand(-1, -1, logits.shape[-1])).float()  # [b x n x V]
