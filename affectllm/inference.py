@@ -98,7 +98,7 @@ class Explainer:
 
     def __init__(self, model, perception: Perception | None = None, taxonomy: str | None = None,
                  max_new_tokens: int = 96, batch_size: int = 8, max_time_s: float | None = 180.0,
-                 seed: int = 0, hints: bool = True, guided: bool | None = None):
+                 seed: int = 0, hints: bool = True, guided: bool | None = None, merge_lora: bool = True):
         self.model = model
         self.config = model.config
         self.taxonomy = taxonomy or self.config.prompting.taxonomy
@@ -113,6 +113,8 @@ class Explainer:
         # without LoRA is the untrained base. Trained models write their rationale freely.
         self.guided = (not self.config.lora.enabled) if guided is None else guided
         self._force_guided = guided is not None  # an explicit choice applies to every item
+        if merge_lora and not model.training:
+            model.merge_lora()  # no adapter matmuls per generated token
 
     @classmethod
     def from_name(cls, name: str | None = None, **kw) -> Explainer:

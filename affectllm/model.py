@@ -293,6 +293,19 @@ class AffectLLM(nn.Module):
         embeds = self.embed_inputs(input_ids, features, feature_masks)
         return _label_logprobs(self.llm, embeds, attention_mask, label_ids, past_key_values=past_key_values)
 
+    def merge_lora(self) -> bool:
+        """Fold the LoRA deltas into the base weights (peft's ``merge_adapter``) so generation runs
+        no adapter matmuls. For inference: a float base in eval mode; reversible with
+        ``self.llm.unmerge_adapter()``. Returns whether anything was merged."""
+        from peft import PeftModel
+
+        if not isinstance(self.llm, PeftModel) or _is_quantized(self.llm) or self.training:
+            return False
+        if not any(getattr(m, "merged", False) for m in self.llm.modules() if hasattr(m, "merged_adapters")):
+            with torch.no_grad():
+                self.llm.merge_adapter()
+        return True
+
     def trainable_parameter_names(self) -> list[str]:
         return [n for n, p in self.named_parameters() if p.requires_grad]
 

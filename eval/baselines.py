@@ -6,12 +6,14 @@
 - ``fer``: the face expression classifier alone (FER2013 mini-Xception scores on the main
   face), each class mapped into the taxonomy with :func:`affectllm.taxonomy.normalize_label`;
   mass on classes the taxonomy lacks is dropped and the rest renormalised.
+- ``voice``: the voice expression classifier alone (``perception.voice_expression``: a linear
+  read-out of the Whisper features fitted on EmoDB train speakers), mapped like ``fer``.
 - ``prototype``: the EMFACS AU-prototype rule alone (:func:`affectllm.knowledge.prototype_rule`
   over the main face's AU intensities), its Ekman label mapped into the taxonomy (a label the
   taxonomy lacks, e.g. surprise in EmoDB-7, is an unmapped prediction). Its match scores are
   recorded under ``scores``; they are not probabilities, so it has no ECE.
 
-The face baselines give an error line for an item without a face. Records have the shape of
+The face baselines give an error line for an item without a face, ``voice`` one without scored speech. Records have the shape of
 ``eval.generate`` lines, so ``eval.score`` treats every system alike.
 
 Deliberately not here: the LLM systems (``eval.generate``) and choosing which baselines run
@@ -29,7 +31,8 @@ from affectllm.taxonomy import get_taxonomy, normalize_label, resolve_concept
 from eval.generate import Perceived, base_record, error_record, gold_labels, open_predictions
 
 FACE_BASELINES = ("fer", "prototype")
-BASELINES = ("majority", *FACE_BASELINES)
+VOICE_BASELINES = ("voice",)
+BASELINES = ("majority", *FACE_BASELINES, *VOICE_BASELINES)
 
 
 def label_prior(samples: Sequence, taxonomy: str) -> dict[str, float]:
@@ -52,8 +55,9 @@ def majority_record(sample, taxonomy: str, prior: dict[str, float], prior_from: 
     return rec
 
 
-def fer_probabilities(expression: dict[str, float], taxonomy: str) -> dict[str, float]:
-    """FER class scores summed per taxonomy label and renormalised over the mapped mass."""
+def classifier_probabilities(expression: dict[str, float], taxonomy: str) -> dict[str, float]:
+    """A classifier's class scores (FER's, the voice classifier's) summed per taxonomy label and
+    renormalised over the mapped mass."""
     out: dict[str, float] = {}
     for name, p in expression.items():
         lab = normalize_label(name, taxonomy)
@@ -80,7 +84,7 @@ def face_record(name: str, sample, perceived: Perceived, taxonomy: str) -> dict:
                             timings=timings)
     rec = base_record(sample, name, None, taxonomy)
     if name == "fer":
-        probs = fer_probabilities(face.expression, taxonomy)
+        probs = classifier_probabilities(face.expression, taxonomy)
         if not probs:
             return error_record(sample, name, None, taxonomy, f"{sample.id}: no expression scores in the "
                                 f"taxonomy ({sorted(face.expression)})", evidence, timings)
@@ -97,12 +101,32 @@ def face_record(name: str, sample, perceived: Perceived, taxonomy: str) -> dict:
     return rec
 
 
+def voice_record(sample, perceived: Perceived, taxonomy: str) -> dict:
+    """The ``voice`` line of one item: the voice classifier's scores mapped into the taxonomy."""
+    obs, seconds, err = perceived
+    timings = {"perception_s": round(seconds, 3)}
+    if err is not None:
+        return error_record(sample, "voice", None, taxonomy, err, timings=timings)
+    audio = obs.audio
+    probs = classifier_probabilities(audio.expression, taxonomy) if audio is not None else {}
+    if not probs:
+        why = ("no speech perceived" if audio is None else
+               f"no voice classifier scores in the taxonomy ({', '.join(audio.flags) or sorted(audio.expression)})")
+        return error_record(sample, "voice", None, taxonomy, f"{sample.id}: voice needs scored speech: {why}",
+                            timings=timings)
+    rec = base_record(sample, "voice", None, taxonomy)
+    rec.update(pred=_top(probs), probabilities={k: round(v, 4) for k, v in probs.items()},
+               raw={k: round(float(v), 4) for k, v in audio.expression.items()},
+               cited_aus=[], evidence_aus=obs.evidence_aus(), timings=timings, error=None)
+    return rec
+
+
 def run_baseline(name: str, samples: Sequence, out_path: str | Path, taxonomy: str,
                  store: dict[str, Perceived] | None = None, *, prior: dict[str, float] | None = None,
                  prior_from: str = "", resume: bool = True) -> dict:
     """Write the ``name`` baseline's lines for the samples not yet in ``out_path``.
 
-    ``store`` holds each item's perception (``eval.generate.perceive``) for the face baselines;
+    ``store`` holds each item's perception (``eval.generate.perceive``) for the face and voice baselines;
     ``prior`` (:func:`label_prior`) is the majority baseline's reference distribution.
     """
     if name not in BASELINES:
@@ -117,6 +141,8 @@ def run_baseline(name: str, samples: Sequence, out_path: str | Path, taxonomy: s
                 continue
             if name == "majority":
                 rec = majority_record(s, taxonomy, prior, prior_from)
+            elif name == "voice":
+                rec = voice_record(s, store[s.id], taxonomy)
             else:
                 rec = face_record(name, s, store[s.id], taxonomy)
             journal.append(rec)

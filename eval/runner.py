@@ -31,13 +31,14 @@ from pathlib import Path
 
 from affectllm.errors import InputError
 from affectllm.fileutil import atomic_write_json
-from eval.baselines import FACE_BASELINES, label_prior, run_baseline
+from eval.baselines import FACE_BASELINES, VOICE_BASELINES, label_prior, run_baseline
 from eval.generate import DROPPABLE, drop_modality, generate, gold_labels, perceive
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BASELINES = ("majority", "fer", "prototype", "base")
-KNOWN_BASELINES = ("majority", *FACE_BASELINES, "base")
+DEFAULT_BASELINES = ("majority", "fer", "prototype", "voice", "base")
+KNOWN_BASELINES = ("majority", *FACE_BASELINES, *VOICE_BASELINES, "base")
+INSTANT = ("majority", *FACE_BASELINES, *VOICE_BASELINES)  # no LLM: computed from perception
 RESUME_KEYS = ("source", "split", "limit", "seed", "model", "taxonomy")  # must match to resume a folder
 
 
@@ -145,10 +146,13 @@ def evaluate(source: str, out_dir: str | Path, *, split: str | None = None, mode
 
     # Which systems run, and why others do not.
     has_face = any(m in s.media for s in samples for m in ("image", "video"))
+    has_voice = any(m in s.media for s in samples for m in ("audio", "video"))
     systems = ["model"]
     for name in baselines:
         if name in FACE_BASELINES and not has_face:
             run["skipped"][name] = "no item has an image or video"
+        elif name in VOICE_BASELINES and not has_voice:
+            run["skipped"][name] = "no item has audio or video"
         elif name == "base" and (model in BASE_ALIASES):
             run["skipped"][name] = f"the chosen model {model!r} is the base LLM"
         else:
@@ -188,12 +192,12 @@ def evaluate(source: str, out_dir: str | Path, *, split: str | None = None, mode
         return explainers[name]
 
     # Instant baselines first, then the chosen model and its ablations (one load), then base.
-    order = sorted(systems, key=lambda n: (0 if n in ("majority", *FACE_BASELINES) else 2 if n == "base" else 1))
+    order = sorted(systems, key=lambda n: (0 if n in INSTANT else 2 if n == "base" else 1))
     for name in order:
         t0 = time.perf_counter()
         path = out / run["files"][name]
         path.parent.mkdir(parents=True, exist_ok=True)
-        if name in ("majority", *FACE_BASELINES):
+        if name in INSTANT:
             info = run_baseline(name, samples, path, tax, store, prior=prior, prior_from=run.get("prior_from", ""),
                                 resume=not restart)
         elif name == "base":

@@ -158,6 +158,7 @@ def test_runner_scores_model_and_baselines_on_one_perception(make_explainer, tmp
     run = json.loads((out / "run.json").read_text())
     assert set(run["seconds"]) == {"perceive", "model", "majority", "fer", "prototype", "base", "drop-face"}
     assert run["prior_from"].startswith("the train split") and run["majority_label"] == "surprise"
+    assert run["skipped"]["voice"] == "no item has audio or video"
     maj = read(out / "baselines" / "majority.jsonl")
     assert {r["pred"] for r in maj} == {"surprise"} and maj[0]["probabilities"]["surprise"] == 0.5
     fer = {r["id"]: r["pred"] for r in read(out / "baselines" / "fer.jsonl")}
@@ -187,3 +188,19 @@ def test_runner_without_train_split_uses_evaluated_items_and_skips_base(make_exp
     run = json.loads((out / "run.json").read_text())
     assert m["n"] == 8 and "evaluated items" in run["prior_from"]
     assert "base" in run["skipped"] and set(m["baselines"]) == {"majority"}
+
+
+def test_voice_baseline_maps_the_classifier_and_errors_without_speech():
+    from eval.baselines import voice_record
+
+    s = Sample(id="emodb/x", media={"audio": "/x.wav"}, labels=["sadness"])
+    speech = Observations(file="/x.wav", audio=AudioObs(duration_s=2.0, expression={
+        "sadness": 0.5, "boredom": 0.3, "anger": 0.2}))
+    rec = voice_record(s, (speech, 0.1, None), "emodb7")
+    assert rec["pred"] == "sadness" and rec["error"] is None
+    assert rec["probabilities"]["boredom"] == 0.3 and rec["raw"]["anger"] == 0.2
+    ekman = voice_record(s, (speech, 0.1, None), "ekman7")  # boredom has no Ekman label: renormalised
+    assert ekman["probabilities"]["sadness"] == pytest.approx(0.5 / 0.7, abs=1e-4)
+    silent = Observations(file="/x.wav", audio=AudioObs(duration_s=2.0, flags=["silent"]))
+    bad = voice_record(s, (silent, 0.1, None), "emodb7")
+    assert bad["pred"] is None and "emodb/x" in bad["error"] and "silent" in bad["error"]

@@ -202,3 +202,25 @@ def test_placeholder_tokens_do_not_resize_the_embedding_table(tiny_affect_factor
     assert all(pid >= n for pid in m.placeholder_ids.values())
     assert m.expand_placeholders("a <face> b <audio>") == "a " + "<face>" * 2 + " b " + "<audio>" * 3
     assert set(PLACEHOLDERS) == {"face", "audio", "image"}
+
+
+def test_merge_lora_keeps_the_outputs_and_runs_once(tiny_affect_factory):
+    model = tiny_affect_factory("llama").eval()
+    with torch.no_grad():
+        for n, p in model.llm.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.2)  # a trained-looking adapter (peft starts B at zero)
+    ids = model.tokenizer("hello there friend", return_tensors="pt", add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        before = model.llm(input_ids=ids).logits
+        base_before = model.llm.get_base_model().model.layers[0].self_attn.q_proj.base_layer.weight.clone()
+        assert model.merge_lora() is True
+        after = model.llm(input_ids=ids).logits
+        base_after = model.llm.get_base_model().model.layers[0].self_attn.q_proj.base_layer.weight.clone()
+        assert model.merge_lora() is True  # already merged: no second fold
+        again = model.llm.get_base_model().model.layers[0].self_attn.q_proj.base_layer.weight
+    assert not torch.equal(base_before, base_after)  # the delta went into the base weight
+    assert torch.equal(base_after, again)
+    torch.testing.assert_close(after, before, atol=1e-5, rtol=1e-4)
+    model.train()
+    assert model.merge_lora() is False  # never while training

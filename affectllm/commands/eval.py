@@ -17,8 +17,9 @@ import argparse
 import shlex
 import sys
 
-DEFAULT_BASELINES = "majority,fer,prototype,base"
-BASELINE_HELP = "comma-separated: majority, fer, prototype, base (default: all; face ones only for faces)"
+DEFAULT_BASELINES = "majority,fer,prototype,voice,base"
+BASELINE_HELP = ("comma-separated: majority, fer, prototype, voice, base (default: all; face ones only for "
+                 "faces, voice only for speech)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
