@@ -40,6 +40,7 @@ class Batch:
     prompts: list[str]
     item_features: list[dict[str, torch.Tensor]]  # per prompt: modality -> [n x d] encoder tokens
     anchors: list[list[str]] | None = None  # per prompt: evidence each Observations bullet starts with
+    citable_aus: list[list[str] | None] | None = None  # per prompt: the only AUs it may write (None: any)
 
     def features(self, idx: list[int] | None = None) -> tuple[dict, dict]:
         """Stacked ``(features, feature_masks)`` for prompts ``idx`` (default all): [k x n x d], [k x n]."""
@@ -91,6 +92,26 @@ def _gen_kwargs(model, budget: int, stops, max_time: float | None, lead_ok: bool
     return kw
 
 
+def _grounding(model, batch: Batch, idx: list[int], written: list[str]) -> dict:
+    """Generation kwargs that keep prompts ``idx`` from writing AUs outside their evidence."""
+    if batch.citable_aus is None:
+        return {}
+    from transformers import LogitsProcessorList
+
+    from affectllm.au_grounding import AUGrounding
+
+    return {"logits_processor": LogitsProcessorList([AUGrounding(
+        model.tokenizer, [batch.prompts[i] + written[i] for i in idx], [batch.citable_aus[i] for i in idx])])}
+
+
+def _ungrounded_tail_dropped(batch: Batch, i: int, text: str) -> str:
+    if batch.citable_aus is None:
+        return text
+    from affectllm.au_grounding import drop_open_reference
+
+    return drop_open_reference(text, batch.citable_aus[i])
+
+
 class PromptCache:
     """The key/value cache of one prompt's latest call, reused by the next call on the same text.
 
@@ -139,13 +160,14 @@ def _continue(model, batch: Batch, written: list[str], idx: list[int], budget: i
     feats, masks = batch.features(idx)
     ids, mask = _tokenize(model, [batch.prompts[i] + written[i] for i in idx])
     kw = _gen_kwargs(model, budget, stops, max_time, lead_ok)
+    kw.update(_grounding(model, batch, idx, written))
     if cache is not None:
         kw.update(cache.reuse(ids))
     out = model.generate(ids, mask, features=feats, feature_masks=masks, **kw)
     if cache is not None:
         cache.update(ids, out)
     for i, t in zip(idx, model.tokenizer.batch_decode(out, skip_special_tokens=True)):
-        written[i] += _cut(t, stops)
+        written[i] = _ungrounded_tail_dropped(batch, i, written[i] + _cut(t, stops))
 
 
 MAX_ANCHORS = 5  # bullets the guided Observations part may have
@@ -223,6 +245,7 @@ def stream_rationale(model, batch: Batch, max_new_tokens: int = 96, max_time: fl
         ids, mask = _tokenize(model, [batch.prompts[0] + written])
         streamer = TextIteratorStreamer(model.tokenizer, skip_prompt=False, skip_special_tokens=True)
         kw = _gen_kwargs(model, budget, stops, max_time, lead_ok=forced.startswith("\n"))
+        kw.update(_grounding(model, batch, [0], [written]))
         if cache is not None:
             kw.update(cache.reuse(ids))
         errors: list[BaseException] = []
@@ -248,7 +271,7 @@ def stream_rationale(model, batch: Batch, max_new_tokens: int = 96, max_time: fl
         t.join()
         if errors:
             raise errors[0]
-        written += _cut(raw, stops)
+        written = _ungrounded_tail_dropped(batch, 0, written + _cut(raw, stops))
 
 
 def surface_forms(label: str) -> list[str]:

@@ -85,6 +85,15 @@ def evidence_anchors(obs: Observations, evidence: dict, max_aus: int = 4) -> lis
     return out
 
 
+def citable_aus(obs: Observations) -> list[str]:
+    """The AUs a rationale about ``obs`` may write (decoding forbids the rest): those present on
+    the main face, and for a video those its AU summary reports. Text or voice alone: none."""
+    aus = set(obs.evidence_aus())
+    if obs.video is not None:
+        aus |= set(obs.video.au_summary)
+    return sorted(aus, key=lambda a: int(a[2:]))
+
+
 def _as_item(x, text: str | None = None) -> Item | Observations:
     if isinstance(x, (Item, Observations)):
         return x
@@ -193,13 +202,13 @@ class Explainer:
             x = {"face": lambda: obs.main_face.embedding, "audio": lambda: obs.audio.features,
                  "image": lambda: obs.image.features}[m]()
             feats[m] = torch.as_tensor(x).float().reshape(-1, x.shape[-1])  # [n x d]
-        return res, (prompt, feats, evidence_anchors(obs, self.evidence))
+        return res, (prompt, feats, evidence_anchors(obs, self.evidence), citable_aus(obs))
 
     @staticmethod
     def _batch(ready: list[tuple]):
         from affectllm.guided import Batch
 
-        return Batch([p for p, _, _ in ready], [f for _, f, _ in ready], [a for _, _, a in ready])
+        return Batch([r[0] for r in ready], [r[1] for r in ready], [r[2] for r in ready], [r[3] for r in ready])
 
     def _guided_for(self, obs: Observations | None) -> bool:
         """Guided decoding for this item: the model's default, or forced on when the item's

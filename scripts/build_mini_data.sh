@@ -12,7 +12,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 A=.venv/bin/affectllm
 mkdir -p runs/data
-.venv/bin/python scripts/train_voice_expression.py --oof runs/data/voice_oof.json 2>/dev/null
+# Out-of-fold scores only: the refit classifier and its report go under runs/, so the shipped asset
+# (and its digest, part of every perception cache key) stays byte-identical across machines.
+.venv/bin/python scripts/train_voice_expression.py --oof runs/data/voice_oof.json \
+  --out runs/data/voice_expression.safetensors --report runs/data/voice-expression-dev 2>/dev/null
 $A data build --source emodb --out runs/data/emodb --no-transcribe --no-hf --quiet \
   --voice-scores runs/data/voice_oof.json
 $A data build --source goemotions --limit 2500 --out runs/data/goemo --no-hf --quiet

@@ -35,7 +35,7 @@ def test_hallucinated_au_count_on_demo_faces(base_results, capsys):
     with capsys.disabled():
         print(f"\n[demo faces] AUs cited: {cited}, cited but absent from the evidence: {hallucinated}")
     assert cited >= len(FACES)
-    assert hallucinated == 0  # guided decoding anchors every AU bullet on a perceived AU
+    assert hallucinated == 0  # anchors start each bullet on a perceived AU; AUGrounding forbids the rest
 
 
 def test_affectllm_mini_is_default_and_a_plain_peft_adapter():

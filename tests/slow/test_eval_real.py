@@ -16,7 +16,8 @@ def test_eval_run_on_two_emodb_dev_clips(shared_data, tmp_path, capsys):
     assert rc == 0, capsys.readouterr().err
     m = json.loads((out / "metrics.json").read_text())
     assert m["n"] == 2 and m["n_errors"] == 0 and m["taxonomy"] == "emodb7"
-    assert set(m["baselines"]) == {"majority"} and m["run"]["prior_from"].startswith("the train split")
+    # EmoDB is speech: the voice classifier alone is a baseline beside the majority class
+    assert set(m["baselines"]) == {"majority", "voice"} and m["run"]["prior_from"].startswith("the train split")
     for line in (out / "predictions.jsonl").read_text().splitlines():
         r = json.loads(line)
         assert r["id"].startswith("emodb/08") or r["id"].startswith("emodb/12")  # dev speakers only
