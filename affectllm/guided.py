@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
+from affectllm.batch_cache import BatchCache
+
 # (heading written for the model, stop strings ending this part, share of the token budget)
 # Headings stop a part with or without their colon; the conclusion is one line.
 SECTIONS = (
@@ -161,11 +163,18 @@ def _continue(model, batch: Batch, written: list[str], idx: list[int], budget: i
     ids, mask = _tokenize(model, [batch.prompts[i] + written[i] for i in idx])
     kw = _gen_kwargs(model, budget, stops, max_time, lead_ok)
     kw.update(_grounding(model, batch, idx, written))
-    if cache is not None:
+    whole = isinstance(cache, BatchCache) and len(idx) == len(batch.prompts)
+    if isinstance(cache, PromptCache):
         kw.update(cache.reuse(ids))
+    elif whole:
+        kw.update(cache.start())
     out = model.generate(ids, mask, features=feats, feature_masks=masks, **kw)
-    if cache is not None:
+    if isinstance(cache, PromptCache):
         cache.update(ids, out)
+    elif whole:
+        cache.record(ids, mask, out)
+    elif cache is not None:
+        cache.drop()
     for i, t in zip(idx, model.tokenizer.batch_decode(out, skip_special_tokens=True)):
         written[i] = _ungrounded_tail_dropped(batch, i, written[i] + _cut(t, stops))
 
@@ -180,17 +189,18 @@ def bullet_budget(max_new_tokens: int) -> int:
 
 
 def generate_rationales(model, batch: Batch, max_new_tokens: int = 96, max_time: float | None = None,
-                        guided: bool = True, cache: PromptCache | None = None) -> list[str]:
+                        guided: bool = True, cache: PromptCache | BatchCache | None = None) -> list[str]:
     """The rationale of each prompt: the text after the prompt's ``Observations:\n-``.
 
     ``guided``: each Observations bullet begins with one evidence anchor (``batch.anchors``) and
     the model completes the line; Interpretation and Conclusion headings are written for it.
     Otherwise the model writes the whole rationale and stops at ``</think>``. ``cache``: reuse
-    keys/values across the calls (one-prompt batches; pass it on to :func:`score_labels`).
+    keys/values across the calls (:class:`PromptCache`, one-prompt batches) or keep the last
+    call's for the scoring (:class:`BatchCache`); pass it on to :func:`score_labels`.
     """
     n = len(batch.prompts)
-    if cache is not None and n != 1:
-        raise ValueError("a PromptCache serves one-prompt batches only")
+    if isinstance(cache, PromptCache) and n != 1:
+        raise ValueError("a PromptCache serves one-prompt batches only (a BatchCache serves batches)")
     written = ["" for _ in range(n)]
     if not guided:
         _continue(model, batch, written, list(range(n)), max_new_tokens, ("</think>", "<answer>"), max_time,
@@ -286,20 +296,29 @@ def surface_forms(label: str) -> list[str]:
 
 
 def score_labels(model, batch: Batch, rationales: list[str], labels: tuple[str, ...],
-                 cache: PromptCache | None = None) -> torch.Tensor:
+                 cache: PromptCache | BatchCache | None = None) -> torch.Tensor:
     """[b x L] probabilities of each label after each rationale, one forward pass.
-    ``cache``: the one-prompt batch's :class:`PromptCache` from generation (used up here)."""
+    ``cache``: the :class:`PromptCache` (one prompt) or :class:`BatchCache` the rationales were
+    generated with (used up here)."""
     from affectllm.scoring import encode_labels
 
     forms = [surface_forms(lab) for lab in labels]
     flat = [f for fs in forms for f in fs]
     ids, mask = _tokenize(model, [p + r + ANSWER_PREFIX for p, r in zip(batch.prompts, rationales)])
     feats, masks = batch.features()
-    past = cache.reuse(ids)["past_key_values"] if cache is not None else None
+    past = None
+    if isinstance(cache, PromptCache):
+        past = cache.reuse(ids)["past_key_values"]
+    elif cache is not None:
+        lay = cache.layout(ids, mask, model.tokenizer.pad_token_id, set(model.placeholder_ids.values()))
+        if lay is not None:
+            (ids, mask), past = lay, cache.cache
     logp = model.label_logprobs(ids, mask, encode_labels(model.tokenizer, flat),
                                 features=feats, feature_masks=masks, past_key_values=past).float()
-    if cache is not None:
+    if isinstance(cache, PromptCache):
         cache.cache = cache.ids = None  # extended with the label tokens: not reusable
+    elif cache is not None:
+        cache.drop()
     per_label, i = [], 0
     for fs in forms:  # log p(label) = logsumexp over its spellings
         per_label.append(torch.logsumexp(logp[:, i:i + len(fs)], dim=-1))

@@ -230,6 +230,7 @@ class Explainer:
         return [r for r, _ in prepared]
 
     def _generate_group(self, todo, guided: bool) -> None:
+        from affectllm.batch_cache import BatchCache
         from affectllm.guided import (ANSWER_PREFIX, ANSWER_SUFFIX, PromptCache, generate_rationales,
                                       score_labels)
         from affectllm.taxonomy import get_taxonomy
@@ -237,7 +238,8 @@ class Explainer:
         if todo:
             batch = self._batch([p for _, p in todo])
             labels = get_taxonomy(self.taxonomy).labels
-            cache = PromptCache() if len(todo) == 1 else None  # one prompt: its calls share the prefix
+            # One prompt: its calls share the prefix. A batch: scoring reuses the last generate call.
+            cache = PromptCache() if len(todo) == 1 else BatchCache()
             torch.manual_seed(self.seed)
             t0 = time.perf_counter()
             try:

@@ -60,9 +60,10 @@ def label_logprobs(
         prefix_embeds: [b x s x d] input embeddings of the prefixes (left or right padded).
         prefix_mask: [b x s] 1 for real tokens; every row needs at least one.
         label_ids: L token-id lists (see :func:`encode_labels`).
-        past_key_values: a cache holding the keys/values of the first P < s prefix tokens (one
-            unpadded row): only the rest of the prefix and the labels are run. The cache is
-            extended with them (crop it before reusing it).
+        past_key_values: a cache holding the keys/values of the first P < s prefix columns: only
+            the rest of the prefix and the labels are run. Cached columns the mask hides are not
+            seen (how a batch drops each row's stale tail, see ``affectllm.batch_cache``); every
+            row needs a real token after column P. The cache is extended (crop it before reuse).
     Returns:
         [b x L] float32 log-probabilities; ``.softmax(-1)`` gives a distribution over labels.
     """
@@ -113,8 +114,8 @@ def label_logprobs(
     P = 0
     if past_key_values is not None:
         P = past_key_values.get_seq_length()
-        if b != 1 or not bool(prefix_mask.all()) or P >= s:
-            raise ValueError(f"a cache needs one unpadded row and fewer cached tokens ({P}) than the prefix ({s})")
+        if P >= s or bool((last < P).any()):
+            raise ValueError(f"a cache of {P} tokens needs every prefix row to go on after it (prefix of {s})")
         embeds, mask4d, pos = embeds[:, P:], mask4d[:, :, P:], pos[:, P:]  # queries after the cache
     out = llm(inputs_embeds=embeds, attention_mask=mask4d, position_ids=pos, logits_to_keep=keep - P,
               past_key_values=past_key_values, use_cache=past_key_values is not None)

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from affectllm.batch_cache import BatchCache
 from affectllm.guided import Batch, PromptCache, generate_rationales, score_labels
 from affectllm.inference import Explainer
 from affectllm.taxonomy import get_taxonomy
@@ -76,3 +77,49 @@ def test_explainer_single_item_uses_the_cache_and_matches_batch(tiny_affect_fact
         assert b.explanation.text == s.explanation.text
         for k, v in b.explanation.probabilities.items():
             assert s.explanation.probabilities[k] == pytest.approx(v, abs=1e-4)
+
+
+@pytest.mark.parametrize("guided", [True, False])
+@pytest.mark.parametrize("with_face", [False, True])
+def test_batch_cache_scores_equal_uncached(tiny_affect_factory, guided, with_face):
+    """A left-padded batch of unequal prompts: scoring through the BatchCache (masked columns,
+    right-padded rests) gives the uncached probabilities and the same rationales."""
+    enc = {"face": {"evidence": "both"}} if with_face else {}
+    model = tiny_affect_factory("llama", encoders=enc).eval()
+    labels = get_taxonomy("ekman7").labels
+    one = _batch(model, with_face)
+    short = PROMPT.replace("Evidence: AU12 lip corner puller, intensity D.", "Words: calm")
+    batch = Batch([one.prompts[0], short, one.prompts[0] + " smile"],
+                  [one.item_features[0], {}, one.item_features[0]],
+                  [one.anchors[0], ["Words:"], one.anchors[0][:1]])
+    if with_face:  # every prompt of a batch has features for the soft modality
+        batch.prompts[1] = one.prompts[0].replace("AU12 lip corner puller, intensity D.", "Words: calm")
+        batch.item_features[1] = {"face": torch.ones(1, 8)}
+    plain = generate_rationales(model, batch, 32, guided=guided)
+    cache = BatchCache()
+    cached = generate_rationales(model, batch, 32, guided=guided, cache=cache)
+    assert cached == plain and cache.cache is not None
+    p_plain = score_labels(model, batch, plain, labels)
+    p_cached = score_labels(model, batch, cached, labels, cache=cache)
+    torch.testing.assert_close(p_cached, p_plain, atol=1e-5, rtol=1e-4)
+    assert cache.cache is None  # used up by scoring
+
+
+def test_batch_cache_keeps_each_rows_common_prefix(tiny_affect_factory):
+    model = tiny_affect_factory("llama").eval()
+    tok = model.tokenizer
+    tok.padding_side = "left"
+    enc = tok([PROMPT, PROMPT[:60]], return_tensors="pt", padding=True, add_special_tokens=False)
+    cache = BatchCache()
+    out = model.generate(enc["input_ids"], enc["attention_mask"], max_new_tokens=4, do_sample=False,
+                         **cache.start())
+    cache.record(enc["input_ids"], enc["attention_mask"], out)
+    texts = [PROMPT + tok.decode(out[0]), PROMPT[:60] + " sad"]  # row 1 left its generated tail
+    enc2 = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    ids, mask = cache.layout(enc2["input_ids"], enc2["attention_mask"], tok.pad_token_id)
+    L = cache.ids.shape[1]
+    n_prompt1 = int(enc["attention_mask"][1].sum())
+    assert int(mask[1, :L].sum()) <= n_prompt1 + 1 < int(mask[0, :L].sum())  # row 1 hides its stale tail
+    for i in range(2):  # visible cached tokens + rest == the text to score
+        seen = torch.cat([ids[i, :L][mask[i, :L].bool()], ids[i, L:][mask[i, L:].bool()]])
+        assert seen.tolist() == enc2["input_ids"][i][enc2["attention_mask"][i].bool()].tolist()
