@@ -29,6 +29,11 @@ _SEPARATORS = " \t-#:"
 _TAIL = 24  # characters of context enough to see an open reference
 
 
+def number_set(aus: list[str]) -> set[str]:
+    """{"6", "12"} from ["AU6", "AU12"]: the form the checks compare digits against."""
+    return {re.sub(r"\D", "", a) for a in aus}
+
+
 def au_numbers(text: str) -> list[tuple[int, int]]:
     """Spans of the AU numbers in ``text``: "AU6+12 and AU 25" -> the spans of 6, 12 and 25."""
     spans = []
@@ -78,7 +83,7 @@ def drop_open_reference(text: str, allowed: list[str] | None) -> str:
     if allowed is None:
         return text
     d = _open_digits(text[-_TAIL:])
-    if d is None or d in {re.sub(r"\D", "", a) for a in allowed}:
+    if d is None or d in number_set(allowed):
         return text
     m = _DANGLING.search(text)
     return text[:m.start()].rstrip() if m else text
@@ -145,7 +150,7 @@ class AUGrounding(LogitsProcessor):
             raise ValueError(f"{len(prefixes)} prefixes but {len(allowed)} evidence sets")
         self.tokenizer = tokenizer
         self.prefixes = [p[-_TAIL:] for p in prefixes]
-        self.allowed = [None if a is None else {re.sub(r"\D", "", x) for x in a} for a in allowed]
+        self.allowed = [None if a is None else number_set(a) for a in allowed]
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         for b, ok in enumerate(self.allowed):

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import torch
-from transformers import StoppingCriteriaList, StopStringCriteria
+from transformers import LogitsProcessorList, StoppingCriteriaList, StopStringCriteria
 
+from affectllm.au_grounding import AUGrounding, drop_open_reference
 from affectllm.batch_cache import BatchCache
 
 # (heading written for the model, stop strings ending this part, share of the token budget)
@@ -109,10 +110,6 @@ def _grounding(model, batch: Batch, idx: list[int], written: list[str]) -> dict:
     """Generation kwargs that keep prompts ``idx`` from writing AUs outside their evidence."""
     if batch.citable_aus is None:
         return {}
-    from transformers import LogitsProcessorList
-
-    from affectllm.au_grounding import AUGrounding
-
     return {"logits_processor": LogitsProcessorList([AUGrounding(
         model.tokenizer, [batch.prompts[i] + written[i] for i in idx], [batch.citable_aus[i] for i in idx])])}
 
@@ -120,8 +117,6 @@ def _grounding(model, batch: Batch, idx: list[int], written: list[str]) -> dict:
 def _ungrounded_tail_dropped(batch: Batch, i: int, text: str) -> str:
     if batch.citable_aus is None:
         return text
-    from affectllm.au_grounding import drop_open_reference
-
     return drop_open_reference(text, batch.citable_aus[i])
 
 

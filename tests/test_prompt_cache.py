@@ -19,22 +19,30 @@ def _batch(model, with_face: bool):
     return Batch([prompt], [feats], [["AU12 lip corner puller, intensity D:", "Words:"]])
 
 
+def _assert_cached_equals_uncached(model, batch, guided, cache, filled):
+    """Rationales with ``cache`` equal those without; ``filled()`` holds after generation; the
+    label probabilities scored through the cache equal the uncached ones; scoring uses it up."""
+    labels = get_taxonomy("ekman7").labels
+    plain = generate_rationales(model, batch, 32, guided=guided)
+    cached = generate_rationales(model, batch, 32, guided=guided, cache=cache)
+    assert cached == plain
+    assert filled()
+    p_plain = score_labels(model, batch, plain, labels)
+    p_cached = score_labels(model, batch, cached, labels, cache=cache)
+    torch.testing.assert_close(p_cached, p_plain, atol=1e-5, rtol=1e-4)
+    assert cache.cache is None  # used up by scoring
+
+
 @pytest.mark.parametrize("guided", [True, False])
 @pytest.mark.parametrize("with_face", [False, True])
 def test_cached_generation_and_scores_equal_uncached(tiny_affect_factory, guided, with_face):
     enc = {"face": {"evidence": "both"}} if with_face else {}
     model = tiny_affect_factory("llama", encoders=enc).eval()
-    labels = get_taxonomy("ekman7").labels
     batch = _batch(model, with_face)
-    plain = generate_rationales(model, batch, 32, guided=guided)
     cache = PromptCache()
-    cached = generate_rationales(model, batch, 32, guided=guided, cache=cache)
-    assert cached == plain
-    assert cache.ids is not None and cache.cache.get_seq_length() == cache.ids.shape[1] > 0
-    p_plain = score_labels(model, batch, plain, labels)
-    p_cached = score_labels(model, batch, cached, labels, cache=cache)
-    torch.testing.assert_close(p_cached, p_plain, atol=1e-5, rtol=1e-4)
-    assert cache.cache is None  # used up by scoring
+    _assert_cached_equals_uncached(model, batch, guided, cache,
+                                   lambda: cache.ids is not None
+                                   and cache.cache.get_seq_length() == cache.ids.shape[1] > 0)
 
 
 def test_cache_keeps_only_the_shared_prefix(tiny_affect_factory):
@@ -86,7 +94,6 @@ def test_batch_cache_scores_equal_uncached(tiny_affect_factory, guided, with_fac
     right-padded rests) gives the uncached probabilities and the same rationales."""
     enc = {"face": {"evidence": "both"}} if with_face else {}
     model = tiny_affect_factory("llama", encoders=enc).eval()
-    labels = get_taxonomy("ekman7").labels
     one = _batch(model, with_face)
     short = PROMPT.replace("Evidence: AU12 lip corner puller, intensity D.", "Words: calm")
     batch = Batch([one.prompts[0], short, one.prompts[0] + " smile"],
@@ -95,14 +102,8 @@ def test_batch_cache_scores_equal_uncached(tiny_affect_factory, guided, with_fac
     if with_face:  # every prompt of a batch has features for the soft modality
         batch.prompts[1] = one.prompts[0].replace("AU12 lip corner puller, intensity D.", "Words: calm")
         batch.item_features[1] = {"face": torch.ones(1, 8)}
-    plain = generate_rationales(model, batch, 32, guided=guided)
     cache = BatchCache()
-    cached = generate_rationales(model, batch, 32, guided=guided, cache=cache)
-    assert cached == plain and cache.cache is not None
-    p_plain = score_labels(model, batch, plain, labels)
-    p_cached = score_labels(model, batch, cached, labels, cache=cache)
-    torch.testing.assert_close(p_cached, p_plain, atol=1e-5, rtol=1e-4)
-    assert cache.cache is None  # used up by scoring
+    _assert_cached_equals_uncached(model, batch, guided, cache, lambda: cache.cache is not None)
 
 
 def test_batch_cache_keeps_each_rows_common_prefix(tiny_affect_factory):
