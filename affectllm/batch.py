@@ -207,19 +207,22 @@ def finalize(out: Path, fmt: str, inputs: list[BatchInput], world: int) -> list[
 
 
 def load_explainer(model: str | None = None, batch_size: int = 8, max_new_tokens: int = 96,
-                   taxonomy: str | None = None, modalities=("face", "audio"), cache: bool = True):
+                   taxonomy: str | None = None, modalities=("face", "audio"), cache: bool = True,
+                   cpu_weights: str | None = None):
     from affectllm.inference import Explainer
     from affectllm.perception.pipeline import Perception
 
     return Explainer.from_name(model, perception=Perception(modalities=modalities, use_cache=cache),
-                               batch_size=batch_size, max_new_tokens=max_new_tokens, taxonomy=taxonomy)
+                               batch_size=batch_size, max_new_tokens=max_new_tokens, taxonomy=taxonomy,
+                               cpu_weights=cpu_weights)
 
 
 def run_batch(inputs: list[str], out: str | os.PathLike, fmt: str | None = None, *, resume: bool = False,
               overwrite: bool = False, explainer=None, model: str | None = None, text: str | None = None,
               question: str | None = None, batch_size: int = 8, max_new_tokens: int = 96,
               taxonomy: str | None = None, modalities=("face", "audio"), cache: bool = True,
-              progress: bool = True, rank: int | None = None, world: int | None = None) -> dict:
+              progress: bool = True, rank: int | None = None, world: int | None = None,
+              cpu_weights: str | None = None) -> dict:
     """Explain ``inputs`` into ``out``; returns the summary (rank 0) or this rank's counts."""
     from tqdm import tqdm
 
@@ -238,7 +241,7 @@ def run_batch(inputs: list[str], out: str | os.PathLike, fmt: str | None = None,
         done = set(read_rows(journal_files(out, fmt))) if resume else set()
         todo = [b for b in items[rank::world] if b.id not in done]
         if todo and explainer is None:
-            explainer = load_explainer(model, batch_size, max_new_tokens, taxonomy, modalities, cache)
+            explainer = load_explainer(model, batch_size, max_new_tokens, taxonomy, modalities, cache, cpu_weights)
         desc = "batch" if world == 1 else f"batch rank {rank}/{world}"
         bar = tqdm(total=len(todo), desc=desc, unit="item", disable=not progress, position=rank,
                    file=sys.stderr, dynamic_ncols=True)

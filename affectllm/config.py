@@ -34,9 +34,14 @@ class LLMConfig:
     dtype: str = "float32"  # weights dtype; float32 is the fast, exact choice on CPU
     max_prompt_tokens: int = 1536  # prompts longer than this are truncated by prompting (left side kept: system)
     max_new_tokens: int = 256  # default generation budget for one explanation
+    # Inference on CPU: linear weights stored as float32 | float16 | int8-head (affectllm.cpu_weights).
+    cpu_weights: str = "float16"
 
     def __post_init__(self):
+        from affectllm.cpu_weights import CPU_WEIGHTS
+
         _check_choice("llm.dtype", self.dtype, DTYPES)
+        _check_choice("llm.cpu_weights", self.cpu_weights, CPU_WEIGHTS)
         _check_positive("llm.max_prompt_tokens", self.max_prompt_tokens)
         _check_positive("llm.max_new_tokens", self.max_new_tokens)
 

@@ -5,6 +5,11 @@ perceives (cached), builds the prompt (``prompting``), writes the rationale with
 generation and scores the taxonomy's labels in one batched pass (``guided``), then parses the
 result with the project's one parser (``parsing.parse``).
 
+An Explainer owns its model for inference: unless ``merge_lora=False`` it folds the LoRA deltas
+into the base weights and, on CPU, stores the linear weights as ``cpu_weights`` (default: the
+model config's ``llm.cpu_weights``, float16; ``affectllm.cpu_weights``), after which the model
+can no longer be trained or saved.
+
 Guards: text evidence is cut to ``max_text_chars``; prompts over ``config.llm.max_prompt_tokens``
 are refused for that item; each generate call has a time limit. A failing item gets a result
 with ``error`` set and the batch goes on.
@@ -107,7 +112,8 @@ class Explainer:
 
     def __init__(self, model, perception: Perception | None = None, taxonomy: str | None = None,
                  max_new_tokens: int = 96, batch_size: int = 8, max_time_s: float | None = 180.0,
-                 seed: int = 0, hints: bool = True, guided: bool | None = None, merge_lora: bool = True):
+                 seed: int = 0, hints: bool = True, guided: bool | None = None, merge_lora: bool = True,
+                 cpu_weights: str | None = None):
         self.model = model
         self.config = model.config
         self.taxonomy = taxonomy or self.config.prompting.taxonomy
@@ -124,6 +130,8 @@ class Explainer:
         self._force_guided = guided is not None  # an explicit choice applies to every item
         if merge_lora and not model.training:
             model.merge_lora()  # no adapter matmuls per generated token
+            # Half the bytes read per generated token on CPU (affectllm.cpu_weights); no-op on CUDA.
+            model.pack_for_cpu(cpu_weights or self.config.llm.cpu_weights)
 
     @classmethod
     def from_name(cls, name: str | None = None, **kw) -> Explainer:

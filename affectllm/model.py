@@ -91,6 +91,7 @@ class AffectLLM(nn.Module):
         if not 0 <= safe < emb.num_embeddings:
             raise ValueError(f"pad/eos id {safe} is outside the LLM's embedding table ({emb.num_embeddings})")
         self.safe_id = safe
+        self.cpu_weights = "float32"  # how the LLM's linear weights are stored (see pack_for_cpu)
         d_llm = emb.embedding_dim
         device = emb.weight.device
         # Projector init from config.seed without touching the caller's global RNG stream.
@@ -156,6 +157,9 @@ class AffectLLM(nn.Module):
         """Write config, projectors, LoRA adapter and tokenizer; replaces ``folder`` atomically."""
         from safetensors.torch import save_file
 
+        if self.cpu_weights != "float32":
+            raise RuntimeError(f"this model's weights were packed as {self.cpu_weights} for CPU inference "
+                               "(with the LoRA deltas folded in); save it before packing")
         folder = Path(folder)
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".tmp"))
@@ -305,6 +309,27 @@ class AffectLLM(nn.Module):
             with torch.no_grad():
                 self.llm.merge_adapter()
         return True
+
+    def pack_for_cpu(self, kind: str) -> bool:
+        """Store the merged LLM's linear weights as ``kind`` (``affectllm.cpu_weights``) for
+        faster CPU decoding. One-way and inference-only: LoRA is merged first, and the model
+        refuses to train or save afterwards. Returns whether anything was packed."""
+        from affectllm.cpu_weights import pack_linears
+
+        if kind == self.cpu_weights or self.training or _is_quantized(self.llm):
+            return False
+        if self.config.lora.enabled and not self.merge_lora():
+            return False
+        if pack_linears(self.llm, kind) == 0:
+            return False
+        self.cpu_weights = kind
+        return True
+
+    def train(self, mode: bool = True):
+        if mode and getattr(self, "cpu_weights", "float32") != "float32":
+            raise RuntimeError(f"this model's weights were packed as {self.cpu_weights} for CPU inference; "
+                               "load it again to train")
+        return super().train(mode)
 
     def trainable_parameter_names(self) -> list[str]:
         return [n for n, p in self.named_parameters() if p.requires_grad]

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 DEFAULT_BASELINES = ("majority", "fer", "prototype", "voice", "base")
 KNOWN_BASELINES = ("majority", *FACE_BASELINES, *VOICE_BASELINES, "base")
 INSTANT = ("majority", *FACE_BASELINES, *VOICE_BASELINES)  # no LLM: computed from perception
-RESUME_KEYS = ("source", "split", "limit", "seed", "model", "taxonomy")  # must match to resume a folder
+RESUME_KEYS = ("source", "split", "limit", "seed", "model", "taxonomy", "cpu_weights")  # must match to resume a folder
 
 
 def load_samples(source: str, split: str | None = None, limit: int | None = None,
@@ -84,12 +84,12 @@ def choose_taxonomy(samples: Sequence, override: str | None = None) -> str:
     return next(iter(found))
 
 
-def _default_factory(batch_size: int, max_new_tokens: int) -> Callable:
+def _default_factory(batch_size: int, max_new_tokens: int, cpu_weights: str | None = None) -> Callable:
     def make(name: str, taxonomy: str, perception):
         from affectllm.inference import Explainer
 
         return Explainer.from_name(name, perception=perception, taxonomy=taxonomy, batch_size=batch_size,
-                                   max_new_tokens=max_new_tokens)
+                                   max_new_tokens=max_new_tokens, cpu_weights=cpu_weights)
     return make
 
 
@@ -119,7 +119,7 @@ def evaluate(source: str, out_dir: str | Path, *, split: str | None = None, mode
              limit: int | None = None, baselines: Sequence[str] = DEFAULT_BASELINES,
              drop: Sequence[str] = (), taxonomy: str | None = None, seed: int = 0, restart: bool = False,
              progress: bool = True, command: str | None = None, batch_size: int = 8, max_new_tokens: int = 96,
-             perception=None, explainer_factory: Callable | None = None) -> dict:
+             cpu_weights: str | None = None, perception=None, explainer_factory: Callable | None = None) -> dict:
     """Run everything described in the module docstring; returns the metrics dict.
 
     ``explainer_factory(name, taxonomy, perception) -> Explainer`` builds the LLM systems
@@ -139,7 +139,7 @@ def evaluate(source: str, out_dir: str | Path, *, split: str | None = None, mode
     tax = choose_taxonomy(samples, taxonomy)
     out = Path(out_dir)
     run = {"source": source, "split": split, "limit": limit, "seed": seed, "model": model, "taxonomy": tax,
-           "command": command, "n_items": len(samples), "n_available": n_available,
+           "cpu_weights": cpu_weights, "command": command, "n_items": len(samples), "n_available": n_available,
            "n_labelled": sum(bool(gold_labels(s, tax)) for s in samples), "skipped": {}, "files": {}}
     old = _check_resume(out, run, restart)
     out.mkdir(parents=True, exist_ok=True)
@@ -182,7 +182,7 @@ def evaluate(source: str, out_dir: str | Path, *, split: str | None = None, mode
     t0 = time.perf_counter()
     perceive(samples, _perceiver(perception), store, progress=progress)
     spent("perceive", t0)
-    factory = explainer_factory or _default_factory(batch_size, max_new_tokens)
+    factory = explainer_factory or _default_factory(batch_size, max_new_tokens, cpu_weights)
     explainers: dict[str, object] = {}
 
     def explainer(name):  # one model in memory at a time: the chosen one is reused by ablations

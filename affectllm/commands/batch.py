@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from affectllm.cpu_weights import CLI_HELP, CPU_WEIGHTS
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders, globs or .csv/.jsonl manifests")
@@ -31,6 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=8, metavar="N", help="items per LLM batch (default 8)")
     p.add_argument("--max-new-tokens", type=int, default=96, metavar="N", help="rationale length (default 96)")
     p.add_argument("--taxonomy", default=None, help="label set (default: the model's)")
+    p.add_argument("--cpu-weights", choices=CPU_WEIGHTS, default=None, help=CLI_HELP)
     p.add_argument("--modalities", default="face,audio", help="perception modalities (default face,audio)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the observation cache")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -55,6 +58,7 @@ def run(args) -> int:
                             model=args.model, text=args.text, question=args.question,
                             batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
                             taxonomy=args.taxonomy, cache=not args.no_cache, progress=not args.quiet,
+                            cpu_weights=args.cpu_weights,
                             modalities=tuple(m.strip() for m in args.modalities.split(",") if m.strip()))
     except (FileExistsError, ValueError, WeightsNotFound) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -17,6 +17,8 @@ import argparse
 import shlex
 import sys
 
+from affectllm.cpu_weights import CLI_HELP, CPU_WEIGHTS
+
 DEFAULT_BASELINES = "majority,fer,prototype,voice,base"
 BASELINE_HELP = ("comma-separated: majority, fer, prototype, voice, base (default: all; face ones only for "
                  "faces, voice only for speech)")
@@ -38,6 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--seed", type=int, default=0, help="subset seed (default 0)")
     r.add_argument("--batch-size", type=int, default=8, help="items per generate call (default 8)")
     r.add_argument("--max-new-tokens", type=int, default=96, help="rationale length limit (default 96)")
+    r.add_argument("--cpu-weights", choices=CPU_WEIGHTS, default=None, help=CLI_HELP)
     r.add_argument("--restart", action="store_true", help="discard earlier predictions in DIR and start over")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     s = sub.add_parser("score", help="(re)write metrics.json, report.md and figures of a run folder")
@@ -51,7 +54,8 @@ def command_line(args) -> str:
     for flag, value, default in (("--split", args.split, None), ("--model", args.model, None),
                                  ("--limit", args.limit, None), ("--baselines", args.baselines, DEFAULT_BASELINES),
                                  ("--taxonomy", args.taxonomy, None), ("--seed", args.seed, 0),
-                                 ("--batch-size", args.batch_size, 8), ("--max-new-tokens", args.max_new_tokens, 96)):
+                                 ("--batch-size", args.batch_size, 8), ("--max-new-tokens", args.max_new_tokens, 96),
+                                 ("--cpu-weights", args.cpu_weights, None)):
         if value != default:
             parts += [flag, str(value)]
     for m in args.drop_modality:
@@ -96,7 +100,7 @@ def _run(args) -> dict:
     return evaluate(args.source, args.out, split=args.split, model=args.model, limit=args.limit,
                     baselines=baselines, drop=args.drop_modality, taxonomy=args.taxonomy, seed=args.seed,
                     restart=args.restart, progress=not args.quiet, command=command_line(args),
-                    batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
+                    batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, cpu_weights=args.cpu_weights)
 
 
 def _score(args) -> dict:

@@ -13,6 +13,8 @@ import argparse
 import json
 import sys
 
+from affectllm.cpu_weights import CLI_HELP, CPU_WEIGHTS
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="*", help="input files (kind detected from content)")
@@ -22,6 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--question", default=None, help="ask something specific instead of the default question")
     p.add_argument("--taxonomy", default=None, help="label set: ekman7 (default), emodb7, goemotions28, ...")
     p.add_argument("--max-new-tokens", type=int, default=96)
+    p.add_argument("--cpu-weights", choices=CPU_WEIGHTS, default=None, help=CLI_HELP)
     p.add_argument("--json", action="store_true", help="one JSON object per input on stdout")
     p.add_argument("--stream", action="store_true", help="print the rationale as it is written (one input)")
 
@@ -46,7 +49,8 @@ def run(args) -> int:
     if not args.files and not args.text:
         print("affectllm explain: give at least one file or --text", file=sys.stderr)
         return 2
-    explainer = Explainer.from_name(args.model, taxonomy=args.taxonomy, max_new_tokens=args.max_new_tokens)
+    explainer = Explainer.from_name(args.model, taxonomy=args.taxonomy, max_new_tokens=args.max_new_tokens,
+                                    cpu_weights=args.cpu_weights)
     inputs = []
     for f in args.files:
         try:
