@@ -26,12 +26,10 @@ class BatchCache:
         self.ids = None   # [b x L] token ids whose keys/values the cache holds
         self.mask = None  # [b x L] 1 where those ids are real (not left padding)
 
-    def start(self) -> dict:
-        """``past_key_values`` for a generate call over the whole batch (recorded by :meth:`record`)."""
-        from transformers import DynamicCache
-
-        self.cache = DynamicCache()
-        return {"past_key_values": self.cache}
+    def start(self, cache) -> None:
+        """Keep ``cache``, the ``past_key_values`` of a generate call over the whole batch
+        (then :meth:`record` what it holds)."""
+        self.cache = cache
 
     def record(self, ids: torch.Tensor, mask: torch.Tensor, new: torch.Tensor) -> None:
         """After generating ``new`` [b x g] from ``ids``/``mask`` [b x s]: what the cache holds."""

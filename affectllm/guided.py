@@ -23,6 +23,8 @@ from transformers import LogitsProcessorList, StoppingCriteriaList, StopStringCr
 
 from affectllm.au_grounding import AUGrounding, drop_open_reference
 from affectllm.batch_cache import BatchCache
+from affectllm.kv_cache import GrowingCache
+from affectllm.shared_prefix import start_shared
 
 # (heading written for the model, stop strings ending this part, share of the token budget)
 # Headings stop a part with or without their colon; the conclusion is one line.
@@ -138,12 +140,10 @@ class PromptCache:
     def reuse(self, ids: torch.Tensor) -> dict:
         """``past_key_values`` for a call on ``ids`` [1 x m]: the cache cut to the shared prefix
         (at most m - 1 tokens, so the call has a token to run)."""
-        from transformers import DynamicCache
-
         if ids.shape[0] != 1:
             raise ValueError("PromptCache serves one prompt at a time")
         if self.cache is None:
-            self.cache, self.ids = DynamicCache(), ids[:, :0]
+            self.cache, self.ids = GrowingCache(), ids[:, :0]
         n, m = self.ids.shape[1], ids.shape[1]
         k = min(n, m)
         common = int((self.ids[0, :k] == ids[0, :k]).long().cumprod(0).sum()) if k else 0
@@ -172,8 +172,10 @@ def _continue(model, batch: Batch, written: list[str], idx: list[int], budget: i
     whole = isinstance(cache, BatchCache) and len(idx) == len(batch.prompts)
     if isinstance(cache, PromptCache):
         kw.update(cache.reuse(ids))
-    elif whole:
-        kw.update(cache.start())
+    else:  # a batch runs its rows' common prompt start once (affectllm.shared_prefix)
+        ids, mask, kw["past_key_values"] = start_shared(model, ids, mask)
+        if whole:
+            cache.start(kw["past_key_values"])
     out = model.generate(ids, mask, features=feats, feature_masks=masks, **kw)
     if isinstance(cache, PromptCache):
         cache.update(ids, out)
@@ -262,8 +264,7 @@ def stream_rationale(model, batch: Batch, max_new_tokens: int = 96, max_time: fl
         streamer = TextIteratorStreamer(model.tokenizer, skip_prompt=False, skip_special_tokens=True)
         kw = _gen_kwargs(model, budget, stops, max_time, lead_ok=forced.startswith("\n"))
         kw.update(_grounding(model, batch, [0], [written]))
-        if cache is not None:
-            kw.update(cache.reuse(ids))
+        kw.update(cache.reuse(ids) if cache is not None else {"past_key_values": GrowingCache()})
         errors: list[BaseException] = []
 
         def work():

@@ -6,6 +6,7 @@ import torch
 from affectllm.batch_cache import BatchCache
 from affectllm.guided import Batch, PromptCache, generate_rationales, score_labels
 from affectllm.inference import Explainer
+from affectllm.kv_cache import GrowingCache
 from affectllm.taxonomy import get_taxonomy
 
 PROMPT = "<|im_start|>user\nEvidence: AU12 lip corner puller, intensity D.<|im_end|>\n<|im_start|>assistant\n<think>\nObservations:\n-"
@@ -112,8 +113,9 @@ def test_batch_cache_keeps_each_rows_common_prefix(tiny_affect_factory):
     tok.padding_side = "left"
     enc = tok([PROMPT, PROMPT[:60]], return_tensors="pt", padding=True, add_special_tokens=False)
     cache = BatchCache()
+    cache.start(GrowingCache())
     out = model.generate(enc["input_ids"], enc["attention_mask"], max_new_tokens=4, do_sample=False,
-                         **cache.start())
+                         past_key_values=cache.cache)
     cache.record(enc["input_ids"], enc["attention_mask"], out)
     texts = [PROMPT + tok.decode(out[0]), PROMPT[:60] + " sad"]  # row 1 left its generated tail
     enc2 = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)

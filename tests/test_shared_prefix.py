@@ -1,0 +1,65 @@
+"""Shared-prefix prefill: a batch's common prompt start run once gives the plain batch's output."""
+
+import pytest
+import torch
+
+from affectllm.guided import Batch, _tokenize, generate_rationales
+from affectllm.kv_cache import GrowingCache
+from affectllm.shared_prefix import common_prefix, start_shared
+
+SYSTEM = "<|im_start|>system\nYou explain emotions from the evidence listed, citing only that.<|im_end|>\n"
+TAIL = "<|im_end|>\n<|im_start|>assistant\n<think>\nObservations:\n-"
+TEXTS = ["We got the keys today!!", "I miss her so much.", "The meeting moved to 3pm, room 204, bring the slides"]
+
+
+def _prompts():
+    return [f"{SYSTEM}<|im_start|>user\nWords: {t}{TAIL}" for t in TEXTS]
+
+
+def test_common_prefix_stops_at_placeholders_and_leaves_a_token():
+    ids = torch.tensor([[0, 5, 6, 7, 8], [5, 6, 7, 9, 1]])
+    mask = torch.tensor([[0, 1, 1, 1, 1], [1, 1, 1, 1, 1]])
+    assert common_prefix(ids, mask) == 3
+    assert common_prefix(ids, mask, stop_ids=(7,)) == 2
+    same = torch.tensor([[5, 6, 7], [5, 6, 7]])
+    assert common_prefix(same, torch.ones_like(same)) == 2  # each row keeps one token to run
+
+
+def test_shared_layout_generates_what_the_plain_batch_does(tiny_affect_factory):
+    model = tiny_affect_factory("llama").eval()
+    ids, mask = _tokenize(model, _prompts())
+    p = common_prefix(ids, mask)
+    assert p >= 16
+    new_ids, new_mask, cache = start_shared(model, ids, mask)
+    assert cache.get_seq_length() == p
+    for i in range(ids.shape[0]):  # same visible tokens, in the same order
+        assert new_ids[i][new_mask[i].bool()].tolist() == ids[i][mask[i].bool()].tolist()
+    assert bool(new_mask[:, -1].all())
+    kw = dict(max_new_tokens=12, do_sample=False, output_scores=True, return_dict_in_generate=True)
+    plain = model.llm.generate(inputs_embeds=model.embed_inputs(ids), attention_mask=mask,
+                               past_key_values=GrowingCache(), **kw)
+    shared = model.llm.generate(inputs_embeds=model.embed_inputs(new_ids), attention_mask=new_mask,
+                                past_key_values=cache, **kw)
+    assert shared.sequences.tolist() == plain.sequences.tolist()
+    for a, b in zip(shared.scores, plain.scores):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_short_or_single_batches_are_left_as_they_are(tiny_affect_factory):
+    model = tiny_affect_factory("llama").eval()
+    ids, mask = _tokenize(model, _prompts()[:1])
+    assert start_shared(model, ids, mask)[0] is ids  # one row: nothing to share
+    ids, mask = _tokenize(model, ["abc def", "abc xyz"])
+    new_ids, _, cache = start_shared(model, ids, mask)
+    assert new_ids is ids and cache.get_seq_length() == 0
+
+
+@pytest.mark.parametrize("guided", [True, False])
+def test_batched_rationales_equal_one_by_one(tiny_affect_factory, guided):
+    model = tiny_affect_factory("llama").eval()
+    anchors = [["Words:"]] * len(TEXTS)
+    batch = Batch(_prompts(), [{} for _ in TEXTS], anchors, [[] for _ in TEXTS])
+    together = generate_rationales(model, batch, 24, guided=guided)
+    alone = [generate_rationales(model, Batch([p], [{}], [a], [[]]), 24, guided=guided)[0]
+             for p, a in zip(batch.prompts, anchors)]
+    assert together == alone
