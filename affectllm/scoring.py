@@ -3,8 +3,9 @@
 The prefix (e.g. a prompt ending in ``<answer>``) is run once; all L candidate labels follow it
 in the same row, each allowed to see the prefix and its own earlier tokens only (a 4D "tree"
 attention mask, positions restarting after the prefix for every label). So one forward of
-``s + sum(len(label))`` tokens replaces L forwards of ``s + len(label)`` tokens, and the result
-equals the separate computations up to float rounding (tested).
+``s + sum(len(label) - 1)`` tokens replaces L forwards of ``s + len(label)`` tokens (a label's
+last token is scored from the logits before it, so it is never run), and the result equals the
+separate computations up to float rounding (tested).
 
 Works on any Hugging Face causal LM (plain or peft-wrapped) whose attention takes an additive
 float 4D mask: eager and sdpa do (Llama, Qwen2); flash-attention does not. Deliberately knows
@@ -77,23 +78,27 @@ def label_logprobs(
         raise ValueError("a prefix row has no real tokens")
     b, s, _ = prefix_embeds.shape
     dev, dtype = prefix_embeds.device, prefix_embeds.dtype
+    # A label's last token is scored but never run: no later token needs its output. So only
+    # each label's tokens but its last are fed (none for one-token labels).
     lens = [len(x) for x in label_ids]
-    n = sum(lens)
-    T = s + n
+    fed = [len(x) - 1 for x in label_ids]
+    n, m = sum(lens), sum(fed)
+    T = s + m
 
-    flat = torch.tensor([t for x in label_ids for t in x], device=dev, dtype=torch.long)
-    lab_emb = llm.get_input_embeddings()(flat).to(dtype)  # [n x d]
+    flat = torch.tensor([t for x in label_ids for t in x], device=dev, dtype=torch.long)  # [n] scored
+    fed_ids = torch.tensor([t for x in label_ids for t in x[:-1]], device=dev, dtype=torch.long)  # [m]
+    lab_emb = llm.get_input_embeddings()(fed_ids).to(dtype)  # [m x d]
     embeds = torch.cat([prefix_embeds, lab_emb[None].expand(b, -1, -1)], dim=1)  # [b x T x d]
 
     # Segment of every column (0 = prefix, i+1 = label i) and index within the segment.
     seg = torch.cat([torch.zeros(s, dtype=torch.long),
-                     torch.repeat_interleave(torch.arange(1, len(lens) + 1), torch.tensor(lens))]).to(dev)
-    within = torch.cat([torch.arange(s)] + [torch.arange(k) for k in lens]).to(dev)
+                     torch.repeat_interleave(torch.arange(1, len(fed) + 1), torch.tensor(fed))]).to(dev)
+    within = torch.cat([torch.arange(s)] + [torch.arange(k) for k in fed]).to(dev)
     same = seg[:, None] == seg[None, :]
     causal = within[None, :] <= within[:, None]
     sees_prefix = (seg[None, :] == 0) & (seg[:, None] != 0)
     allowed = (same & causal) | sees_prefix  # [T x T] query x key
-    key_ok = torch.cat([prefix_mask, torch.ones(b, n, dtype=torch.bool, device=dev)], dim=1)
+    key_ok = torch.cat([prefix_mask, torch.ones(b, m, dtype=torch.bool, device=dev)], dim=1)
     allowed = allowed[None] & key_ok[:, None, :]  # [b x T x T]
     mask4d = torch.zeros(b, 1, T, T, dtype=dtype, device=dev)
     mask4d.masked_fill_(~allowed[:, None], torch.finfo(dtype).min)
@@ -103,12 +108,13 @@ def label_logprobs(
                      n_real[:, None] + within[s:][None].expand(b, -1)], dim=1)  # [b x T]
 
     # Which logits predict which label token: the first from the last real prefix token,
-    # the rest from the previous label token.
+    # token j > 0 from the label's fed token j - 1.
     last = (torch.arange(s, device=dev)[None] * prefix_mask).argmax(1)  # [b]
-    starts = torch.tensor([0] + lens[:-1], device=dev).cumsum(0)
-    first_tok = torch.zeros(n, dtype=torch.bool, device=dev)
-    first_tok[starts] = True
-    src = torch.where(first_tok, torch.full((n,), -1, device=dev), s + torch.arange(n, device=dev) - 1)
+    fed_start = [0]
+    for k in fed[:-1]:
+        fed_start.append(fed_start[-1] + k)
+    src_label = [-1 if j == 0 else s + fed_start[i] + j - 1 for i, k in enumerate(lens) for j in range(k)]
+    src = torch.tensor(src_label, device=dev)
     src = torch.where(src[None] < 0, last[:, None], src[None].expand(b, -1))  # [b x n]
     keep = torch.unique(src)  # only these rows of logits are computed (saves b x T x V)
     P = 0
@@ -119,10 +125,9 @@ def label_logprobs(
         embeds, mask4d, pos = embeds[:, P:], mask4d[:, :, P:], pos[:, P:]  # queries after the cache
     out = llm(inputs_embeds=embeds, attention_mask=mask4d, position_ids=pos, logits_to_keep=keep - P,
               past_key_values=past_key_values, use_cache=past_key_values is not None)
-    logits = out.logits  # [b x K x V]
+    logp = out.logits.float().log_softmax(-1)  # [b x K x V]
     col = torch.searchsorted(keep, src)  # [b x n] index into K
-    picked = logits.gather(1, col[..., None].expand(-1, -1, logits.shape[-1])).float()  # [b x n x V]
-    tok_lp = picked.log_softmax(-1).gather(2, flat[None, :, None].expand(b, -1, 1))[..., 0]  # [b x n]
-    label_of = seg[s:] - 1  # [n]
+    tok_lp = logp[torch.arange(b, device=dev)[:, None], col, flat[None]]  # [b x n]
+    label_of = torch.repeat_interleave(torch.arange(len(lens)), torch.tensor(lens)).to(dev)  # [n]
     result = torch.zeros(b, len(lens), dtype=torch.float32, device=dev)
     return result.index_add_(1, label_of, tok_lp)
