@@ -30,11 +30,18 @@ CLI_HELP = ("how the LLM's linear weights are stored for CPU inference: float32 
 def _packed(linear, dtype):
     import torch
     from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
-    from torch.ao.quantization import float16_dynamic_qconfig, per_channel_dynamic_qconfig
+    from torch.ao.quantization import per_channel_dynamic_qconfig
 
-    linear.qconfig = float16_dynamic_qconfig if dtype == torch.float16 else per_channel_dynamic_qconfig
     with torch.no_grad():
-        return DynamicLinear.from_float(linear)
+        if dtype == torch.qint8:
+            linear.qconfig = per_channel_dynamic_qconfig
+            return DynamicLinear.from_float(linear)
+        # What from_float does for float16, without first packing an all-zero weight of the full
+        # size twice (its constructor's default): packing SmolLM2 took 2.1 s that way, 1.4 s this.
+        q = DynamicLinear(1, 1, dtype=torch.float16)
+        q.in_features, q.out_features = linear.in_features, linear.out_features
+        q.set_weight_bias(linear.weight.float(), None if linear.bias is None else linear.bias.float())
+        return q
 
 
 def _targets(llm):
