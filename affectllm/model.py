@@ -20,9 +20,11 @@ Saved folder: ``config.json``, ``projectors.safetensors``, ``adapter/`` (peft), 
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Iterable
 
@@ -33,6 +35,17 @@ from affectllm.config import MODALITIES, AffectConfig, QuantizationConfig
 from affectllm.projector import build_projector
 from affectllm.scoring import label_logprobs as _label_logprobs
 from affectllm.scoring import positions_from_mask
+
+# Library notices that every explanation would print and that are not problems here: generation
+# from inputs_embeds penalises repeats among new tokens only, which is what we want (the prompt
+# repeats its evidence on purpose); past_key_values is the argument name transformers < 5.40
+# (our pin) accepts. Only these exact messages are hidden.
+for _msg in (r"Passing `repetition_penalty` with `inputs_embeds`", r"`past_key_values` is deprecated",
+             r"`is_gradient_checkpointing` is deprecated"):
+    warnings.filterwarnings("ignore", message=_msg)
+# bitsandbytes (imported by peft) logs on CPUs with AVX512-BF16 that its optional `kernels` package
+# is missing; that package only speeds up 4-bit CPU inference, which is not our default path.
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 PLACEHOLDERS = {"face": "<face>", "audio": "<audio>", "image": "<image>"}
 PROJECTORS_FILE = "projectors.safetensors"
