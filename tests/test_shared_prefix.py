@@ -63,3 +63,21 @@ def test_batched_rationales_equal_one_by_one(tiny_affect_factory, guided):
     alone = [generate_rationales(model, Batch([p], [{}], [a], [[]]), 24, guided=guided)[0]
              for p, a in zip(batch.prompts, anchors)]
     assert together == alone
+
+
+@pytest.mark.parametrize("guided", [True, False])
+def test_shared_prefix_before_soft_tokens(tiny_affect_factory, guided):
+    """Rows with face features after the shared system prompt: the prefix stops before the
+    placeholders, each row keeps its own features, and batched equals one by one."""
+    model = tiny_affect_factory("llama", encoders={"face": {"evidence": "both"}}).eval()
+    prompts = [model.expand_placeholders(p.replace("Words:", "<face>\nWords:"), ["face"]) for p in _prompts()]
+    feats = [{"face": torch.randn(1, 8, generator=torch.Generator().manual_seed(i))} for i in range(len(prompts))]
+    ids, mask = _tokenize(model, prompts)
+    p = common_prefix(ids, mask, tuple(model.placeholder_ids.values()))
+    assert p >= 16 and not bool((ids[0][mask[0].bool()][:p] == model.placeholder_ids["face"]).any())
+    anchors = [["Words:"]] * len(prompts)
+    batch = Batch(prompts, feats, anchors, [[] for _ in prompts])
+    together = generate_rationales(model, batch, 24, guided=guided)
+    alone = [generate_rationales(model, Batch([q], [f], [a], [[]]), 24, guided=guided)[0]
+             for q, f, a in zip(prompts, feats, anchors)]
+    assert together == alone
