@@ -178,6 +178,9 @@ def test_runner_scores_model_and_baselines_on_one_perception(make_explainer, tmp
     with pytest.raises(ValueError, match="other settings"):
         evaluate(source, out, split="train", model="tiny", perception=FakePerception(),
                  explainer_factory=factory, progress=False)
+    with pytest.raises(ValueError, match="other settings"):  # answers differ with the weights' storage
+        evaluate(source, out, split="dev", model="tiny", drop=["face"], cpu_weights="int8-head",
+                 perception=FakePerception(), explainer_factory=factory, progress=False)
 
 
 def test_runner_without_train_split_uses_evaluated_items_and_skips_base(make_explainer, tmp_path):

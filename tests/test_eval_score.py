@@ -124,6 +124,10 @@ def test_cli_help_and_command_line(capsys):
                          "--out", "eval/results/goemotions dev"])
     assert eval_cmd.command_line(args) == ("affectllm eval run --source goemotions --split dev --model base "
                                            "--limit 200 --out 'eval/results/goemotions dev'")
+    args = p.parse_args(["run", "--source", "emodb", "--cpu-weights", "float32", "--out", "o"])
+    assert eval_cmd.command_line(args) == "affectllm eval run --source emodb --cpu-weights float32 --out o"
+    with pytest.raises(SystemExit):
+        p.parse_args(["run", "--source", "emodb", "--cpu-weights", "int4", "--out", "o"])
     assert eval_cmd.run(p.parse_args(["score", "/nonexistent/run"])) == 2  # error message, not a traceback
 
 
