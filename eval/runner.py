@@ -210,6 +210,10 @@ def evaluate(source: str, out_dir: str | Path, *, split: str | None = None, mode
                 transform = lambda obs, m=m: drop_modality(obs, m)  # noqa: E731
             info = generate(samples, explainer(model), path, tax, not restart, system=name, model=model,
                             observations=store, transform=transform, progress=progress)
+        if name not in INSTANT:  # how the LLM's weights were stored (cpu_weights None: the model's default)
+            weights = getattr(getattr(explainers.get("base" if name == "base" else model), "model", None),
+                              "cpu_weights", None)
+            run.setdefault("llm_weights", {})[name] = weights
         log.info("%s: %s", name, info)
         spent(name, t0)
         atomic_write_json(out / "run.json", run)
