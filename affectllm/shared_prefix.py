@@ -50,8 +50,7 @@ def start_shared(model, ids: torch.Tensor, mask: torch.Tensor, min_shared: int =
                   logits_to_keep=1)
     cache.batch_repeat_interleave(ids.shape[0])
     width = ids.shape[1] - p  # every row's rest (after its padding) fits in the old width minus p
-    pad = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else int(ids[0, -1])
-    new_ids = torch.full((ids.shape[0], p + width), pad, dtype=ids.dtype, device=ids.device)
+    new_ids = torch.full((ids.shape[0], p + width), model.safe_id, dtype=ids.dtype, device=ids.device)
     new_mask = torch.zeros_like(new_ids, dtype=mask.dtype)
     new_ids[:, :p], new_mask[:, :p] = prefix, 1
     for i in range(ids.shape[0]):

@@ -211,9 +211,8 @@ def evaluate(source: str, out_dir: str | Path, *, split: str | None = None, mode
             info = generate(samples, explainer(model), path, tax, not restart, system=name, model=model,
                             observations=store, transform=transform, progress=progress)
         if name not in INSTANT:  # how the LLM's weights were stored (cpu_weights None: the model's default)
-            weights = getattr(getattr(explainers.get("base" if name == "base" else model), "model", None),
-                              "cpu_weights", None)
-            run.setdefault("llm_weights", {})[name] = weights
+            ex = explainer("base" if name == "base" else model)  # the one just used (kept in explainers)
+            run.setdefault("llm_weights", {})[name] = getattr(getattr(ex, "model", None), "cpu_weights", None)
         log.info("%s: %s", name, info)
         spent(name, t0)
         atomic_write_json(out / "run.json", run)
