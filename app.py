@@ -59,7 +59,7 @@ class UI:
     def api_explain(self, files: list, texts: list, questions: list) -> list[list[dict]]:
         """Gradio batch function: requests waiting in the queue arrive together (up to
         ``api_batch``) and requests asking the same question share one batched LLM pass."""
-        from affectllm.batch import error_row, result_row
+        from affectllm.batch.job import error_row, result_row
 
         rows: list[dict | None] = [None] * len(files)
         groups: dict[str | None, list[tuple[int, object]]] = {}
@@ -85,7 +85,7 @@ class UI:
     # -- the chat ------------------------------------------------------------------------------
     def respond(self, message, webcam, words, model_name, chat, conv):
         """Generator: streams the answer into the chat, then fills the evidence panels."""
-        from affectllm.batch import result_row
+        from affectllm.batch.job import result_row
         from affectllm.ui.attribution import attribute, channels, describe
 
         message = message or {}
@@ -190,7 +190,7 @@ class UI:
 
 
 def result_row_safe(result):
-    from affectllm.batch import result_row
+    from affectllm.batch.job import result_row
 
     return result_row(result) if result is not None else None
 

@@ -34,11 +34,11 @@ class LLMConfig:
     dtype: str = "float32"  # weights dtype; float32 is the fast, exact choice on CPU
     max_prompt_tokens: int = 1536  # prompts longer than this are truncated by prompting (left side kept: system)
     max_new_tokens: int = 256  # default generation budget for one explanation
-    # Inference on CPU: linear weights stored as float32 | float16 | int8-head (affectllm.cpu_weights).
+    # Inference on CPU: linear weights stored as float32 | float16 | int8-head (affectllm.model.cpu_packing).
     cpu_weights: str = "float16"
 
     def __post_init__(self):
-        from affectllm.cpu_weights import CPU_WEIGHTS
+        from affectllm.model.cpu_packing import CPU_WEIGHTS
 
         _check_choice("llm.dtype", self.dtype, DTYPES)
         _check_choice("llm.cpu_weights", self.cpu_weights, CPU_WEIGHTS)
@@ -117,8 +117,8 @@ class QuantizationConfig:
 
 @dataclass
 class PromptingConfig:
-    system_prompt_id: str = "affect-v1"  # key into affectllm.prompting's system prompts
-    taxonomy: str = "ekman7"  # label set (affectllm.taxonomy): Ekman's six + neutral
+    system_prompt_id: str = "affect-v1"  # key into affectllm.explanation.prompt's system prompts
+    taxonomy: str = "ekman7"  # label set (affectllm.knowledge.taxonomy): Ekman's six + neutral
     # Modalities the adapters were not trained on: items with that evidence get evidence-anchored
     # (guided) decoding, as the untrained base does, instead of free generation.
     guided_modalities: list[str] = field(default_factory=list)
@@ -152,7 +152,7 @@ class AffectConfig:
         return _build(cls, d, "", cls())
 
     def save(self, folder: str | os.PathLike) -> Path:
-        from affectllm.fileutil import atomic_write_json
+        from affectllm.io.files import atomic_write_json
 
         return atomic_write_json(Path(folder) / CONFIG_NAME, self.to_dict())
 

@@ -7,7 +7,7 @@ result with the project's one parser (``parsing.parse``).
 
 An Explainer owns its model for inference: unless ``merge_lora=False`` it folds the LoRA deltas
 into the base weights and, on CPU, stores the linear weights as ``cpu_weights`` (default: the
-model config's ``llm.cpu_weights``, float16; ``affectllm.cpu_weights``), after which the model
+model config's ``llm.cpu_weights``, float16; ``affectllm.model.cpu_packing``), after which the model
 can no longer be trained or saved.
 
 Guards: text evidence is cut to ``max_text_chars``; prompts over ``config.llm.max_prompt_tokens``
@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 import torch
 
 from affectllm.errors import InputError
-from affectllm.observations import Observations
-from affectllm.parsing import Explanation, parse
+from affectllm.perception.observations import Observations
+from affectllm.explanation.parse import Explanation, parse
 from affectllm.perception.pipeline import Item, Perception
-from affectllm.prompting import RESPONSE_PREFIX, build_messages, render_prompt, soft_modalities, wants_text
+from affectllm.explanation.format import ANSWER_PREFIX, ANSWER_SUFFIX, RESPONSE_PREFIX
+from affectllm.explanation.prompt import build_messages, render_prompt, soft_modalities, wants_text
 
 MAX_TEXT_CHARS = 4000  # words beyond this add nothing a 135M model can use; longer text is cut, with a note
 
@@ -130,12 +131,12 @@ class Explainer:
         self._force_guided = guided is not None  # an explicit choice applies to every item
         if merge_lora and not model.training:
             model.merge_lora()  # no adapter matmuls per generated token
-            # Half the bytes read per generated token on CPU (affectllm.cpu_weights); no-op on CUDA.
+            # Half the bytes read per generated token on CPU (affectllm.model.cpu_packing); no-op on CUDA.
             model.pack_for_cpu(cpu_weights or self.config.llm.cpu_weights)
 
     @classmethod
     def from_name(cls, name: str | None = None, **kw) -> Explainer:
-        from affectllm.pretrained import load_model
+        from affectllm.model.builder import load_model
 
         return cls(load_model(name), **kw)
 
@@ -214,7 +215,7 @@ class Explainer:
 
     @staticmethod
     def _batch(ready: list[tuple]):
-        from affectllm.guided import Batch
+        from affectllm.generation.guided import Batch
 
         return Batch([r[0] for r in ready], [r[1] for r in ready], [r[2] for r in ready], [r[3] for r in ready])
 
@@ -238,10 +239,9 @@ class Explainer:
         return [r for r, _ in prepared]
 
     def _generate_group(self, todo, guided: bool) -> None:
-        from affectllm.batch_cache import BatchCache
-        from affectllm.guided import (ANSWER_PREFIX, ANSWER_SUFFIX, PromptCache, generate_rationales,
-                                      score_labels)
-        from affectllm.taxonomy import get_taxonomy
+        from affectllm.generation.batch_cache import BatchCache
+        from affectllm.generation.guided import PromptCache, generate_rationales, score_labels
+        from affectllm.knowledge.taxonomy import get_taxonomy
 
         if todo:
             batch = self._batch([p for _, p in todo])
@@ -270,8 +270,8 @@ class Explainer:
                                    batch_llm_s=t_total)
 
     def _stream(self, item, question, history) -> Iterator[str | ExplainResult]:
-        from affectllm.guided import ANSWER_PREFIX, ANSWER_SUFFIX, PromptCache, score_labels, stream_rationale
-        from affectllm.taxonomy import get_taxonomy
+        from affectllm.generation.guided import PromptCache, score_labels, stream_rationale
+        from affectllm.knowledge.taxonomy import get_taxonomy
 
         res, prep = self._prepare(item, question, history)
         if prep is None:

@@ -39,7 +39,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from affectllm.fileutil import atomic_write_text
+    from affectllm.io.files import atomic_write_text
     from affectllm.io import load_audio
     from affectllm.paths import data_root
     from affectllm.perception.audio import AudioPerceiver

@@ -1,7 +1,7 @@
 """Do batched explanations equal one-by-one ones on the real default model?
 
 Explains the first ``--n`` seeded GoEmotions dev items three ways: in batches of 8 as shipped
-(the rows' shared prompt start run once, ``affectllm.shared_prefix``), in batches of 8 with the
+(the rows' shared prompt start run once, ``affectllm.generation.shared_prefix``), in batches of 8 with the
 plain left-padded layout (sharing switched off), and one by one; prints how many rationales and
 labels of each batched way equal the one-by-one ones. Results go to results/batch_equality.txt.
 
@@ -25,9 +25,9 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(2)
-    from affectllm import guided
+    from affectllm.generation import guided
     from affectllm.inference import Explainer
-    from affectllm.observations import Observations
+    from affectllm.perception.observations import Observations
     from eval.runner import load_samples
 
     texts = [s.text for s in load_samples("goemotions", split="dev", limit=200)[0][:args.n]]

@@ -52,7 +52,7 @@ def main() -> int:
     image = args.image or str(data_root(required=True) / "faces_demo" / "happy-baby.jpeg")
     lines = [f"# explain speed ({time.strftime('%Y-%m-%d %H:%M')}), {platform.machine()}, {os.cpu_count()} CPUs, "
              f"{args.threads} torch threads, load average {os.getloadavg()[0]:.1f} at start"]
-    from affectllm.pretrained import load_model
+    from affectllm.model.builder import load_model
 
     t0 = time.perf_counter()
     model = load_model(args.model)

@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from affectllm.fileutil import atomic_write_text
+    from affectllm.io.files import atomic_write_text
     from affectllm.perception.face import FacePerceiver
     from affectllm.perception.video import iter_frames, perceive_video
 

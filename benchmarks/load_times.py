@@ -61,7 +61,7 @@ def measure(name: str, home: str) -> dict:
 
 
 def main() -> None:
-    from affectllm.fileutil import atomic_write_text
+    from affectllm.io.files import atomic_write_text
     from affectllm.weights import COMPONENTS
 
     import torch

@@ -35,10 +35,11 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from affectllm.errors import InputError
-from affectllm.fileutil import atomic_write_json, atomic_write_text
-from affectllm.observations import Observations
-from affectllm.taxonomy import get_taxonomy, resolve_concept
-from data_engine import export, jsonl
+from affectllm.io.files import atomic_write_json, atomic_write_text
+from affectllm.perception.observations import Observations
+from affectllm.knowledge.taxonomy import get_taxonomy, resolve_concept
+from affectllm.io import jsonl
+from data_engine import export
 from data_engine.cot import write_rationale
 from data_engine.sample import Sample
 from data_engine.verify import verify
@@ -174,7 +175,7 @@ def _has_evidence(obs: Observations) -> bool:
 def make_record(sample: Sample, perceive: Perceive, *, seed: int, taxonomy: str | None,
                 evidence: Mapping[str, str], feature_tag: str, cache=None, teacher=None) -> dict:
     """The verified SFT record of one sample, or :class:`Rejected`."""
-    from affectllm.prompting import soft_modalities
+    from affectllm.explanation.prompt import soft_modalities
 
     if not sample.labels:
         raise Rejected("label", ["label: unlabelled item"])

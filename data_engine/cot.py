@@ -23,11 +23,11 @@ import random
 import re
 from dataclasses import dataclass, field
 
-from affectllm.facs import AU_NAMES, INTENSITY_WORDS
-from affectllm.knowledge import AU_SIGNALS, PROSODY_CUES
-from affectllm.observations import Observations
-from affectllm.parsing import format_explanation
-from affectllm.taxonomy import Taxonomy, get_taxonomy, valence_arousal
+from affectllm.knowledge.facs import AU_NAMES, INTENSITY_WORDS
+from affectllm.knowledge.emfacs import AU_SIGNALS, PROSODY_CUES
+from affectllm.perception.observations import Observations
+from affectllm.explanation.parse import format_explanation
+from affectllm.knowledge.taxonomy import Taxonomy, get_taxonomy, valence_arousal
 from data_engine import evidence as E
 
 MAX_AUS = 6  # AUs listed one by one; weaker ones are summarised (small LLMs lose track of long lists)

@@ -1,8 +1,8 @@
 """What the perceived evidence says about each emotion label: the facts a rationale is written from.
 
-:func:`analyse` turns one :class:`~affectllm.observations.Observations` into an :class:`Evidence`:
+:func:`analyse` turns one :class:`~affectllm.perception.observations.Observations` into an :class:`Evidence`:
 the active AUs, EMFACS prototype scores, the expression classifier's ranking, prosody cues (from the
-perception descriptors, via ``affectllm.knowledge.PROSODY_CUES``), and salient words of the text or
+perception descriptors, via ``affectllm.knowledge.emfacs.PROSODY_CUES``), and salient words of the text or
 transcript, each scored per label of one taxonomy. :func:`support` then says, per modality, whether
 the evidence supports a given label, is silent, or points elsewhere; :func:`runner_up` names the best
 competing label. ``cot`` writes sentences from these facts; ``verify`` checks sentences against the
@@ -17,11 +17,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from affectllm.knowledge import EMFACS_PROTOTYPES, PROSODY_CUES, match_prototypes, prototype_aus
-from affectllm.observations import AUObs, Observations
-from affectllm.taxonomy import Taxonomy, get_taxonomy, label_mentions, normalize_label, resolve_concept
+from affectllm.knowledge.emfacs import EMFACS_PROTOTYPES, PROSODY_CUES, match_prototypes, prototype_aus
+from affectllm.perception.observations import AUObs, Observations
+from affectllm.knowledge.taxonomy import Taxonomy, get_taxonomy, label_mentions, normalize_label, resolve_concept
 
-# Affect-laden words that are not emotion *names* (so ``affectllm.synonyms`` leaves them out on
+# Affect-laden words that are not emotion *names* (so ``affectllm.knowledge.synonyms`` leaves them out on
 # purpose) but that rationales may cite as salient: the concept each usually signals. Small and
 # conservative; a word's presence is a cue, never the answer.
 CUE_WORDS: dict[str, str] = {
@@ -170,7 +170,7 @@ def _synonym_at(low: str, start: int) -> int:
 
 
 def _synonym_keys() -> tuple[str, ...]:
-    from affectllm.synonyms import SYNONYMS
+    from affectllm.knowledge.synonyms import SYNONYMS
 
     return tuple(SYNONYMS)
 

@@ -23,11 +23,11 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Mapping
 
-from affectllm.facs import au_key
-from affectllm.fileutil import atomic_dir, atomic_write_json, atomic_write_text
-from affectllm.observations import Observations
-from affectllm.prompting import build_messages
-from data_engine import jsonl
+from affectllm.knowledge.facs import au_key
+from affectllm.io.files import atomic_dir, atomic_write_json, atomic_write_text
+from affectllm.perception.observations import Observations
+from affectllm.explanation.prompt import build_messages
+from affectllm.io import jsonl
 from data_engine.sample import Sample
 from data_engine.verify import category
 

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from affectllm.errors import AffectError
-from affectllm.observations import Observations
-from affectllm.parsing import format_explanation, parse
-from affectllm.prompting import RESPONSE_PREFIX
+from affectllm.perception.observations import Observations
+from affectllm.explanation.parse import format_explanation, parse
+from affectllm.explanation.format import RESPONSE_PREFIX
 from data_engine.export import with_assistant
 from data_engine.verify import verify
 

@@ -5,7 +5,7 @@ Each reason starts with a category (``format:``, ``label:``, ``au:``, ``intensit
 ``classifier:``, ``number:``, ``quote:``, ``record:``) so build reports can count them. The checks:
 
 - format: the assistant turn starts with ``prompting.RESPONSE_PREFIX`` and the one parser
-  (``affectllm.parsing.parse``) reads it as well-formed with no issue flagged;
+  (``affectllm.explanation.parse.parse``) reads it as well-formed with no issue flagged;
 - label: the answer and the conclusion name the gold label (after synonym mapping);
 - au / intensity: every AU cited (by number, as the parser sees them, or by FACS name) is active in
   the evidence when cited as active -- with the stated intensity letter or word -- and estimated
@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import re
 
-from affectllm.facs import AU_NAMES, INTENSITY_WORDS, au_key
-from affectllm.knowledge import match_prototypes
-from affectllm.observations import Observations, observations_from_dict
-from affectllm.parsing import cited_aus, parse
-from affectllm.prompting import RESPONSE_PREFIX
-from affectllm.taxonomy import get_taxonomy, label_mentions, normalize_label
+from affectllm.knowledge.facs import AU_NAMES, INTENSITY_WORDS, au_key
+from affectllm.knowledge.emfacs import match_prototypes
+from affectllm.perception.observations import Observations, observations_from_dict
+from affectllm.explanation.parse import cited_aus, parse
+from affectllm.explanation.format import RESPONSE_PREFIX
+from affectllm.knowledge.taxonomy import get_taxonomy, label_mentions, normalize_label
 from data_engine import evidence as E
 
 _WORD_LETTER = {**{w: k for k, w in INTENSITY_WORDS.items()}, "severe": "D", "extreme": "E"}

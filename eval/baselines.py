@@ -4,11 +4,11 @@
   when it has one, else the evaluated items -- the caller says which); its probabilities are
   that set's label frequencies, so its ECE is the calibration of the class prior.
 - ``fer``: the face expression classifier alone (FER2013 mini-Xception scores on the main
-  face), each class mapped into the taxonomy with :func:`affectllm.taxonomy.normalize_label`;
+  face), each class mapped into the taxonomy with :func:`affectllm.knowledge.taxonomy.normalize_label`;
   mass on classes the taxonomy lacks is dropped and the rest renormalised.
 - ``voice``: the voice expression classifier alone (``perception.voice_expression``: a linear
   read-out of the Whisper features fitted on EmoDB train speakers), mapped like ``fer``.
-- ``prototype``: the EMFACS AU-prototype rule alone (:func:`affectllm.knowledge.prototype_rule`
+- ``prototype``: the EMFACS AU-prototype rule alone (:func:`affectllm.knowledge.emfacs.prototype_rule`
   over the main face's AU intensities), its Ekman label mapped into the taxonomy (a label the
   taxonomy lacks, e.g. surprise in EmoDB-7, is an unmapped prediction). Its match scores are
   recorded under ``scores``; they are not probabilities, so it has no ECE.
@@ -26,8 +26,8 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from affectllm.knowledge import match_prototypes
-from affectllm.taxonomy import get_taxonomy, normalize_label, resolve_concept
+from affectllm.knowledge.emfacs import match_prototypes
+from affectllm.knowledge.taxonomy import get_taxonomy, normalize_label, resolve_concept
 from eval.generate import Perceived, base_record, error_record, gold_labels, open_predictions
 
 FACE_BASELINES = ("fer", "prototype")

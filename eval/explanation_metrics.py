@@ -1,14 +1,14 @@
 """Metrics of the explanations themselves: AU F1, grounding, consistency, ROUGE-L, lengths.
 
-Inputs are aligned lists; explanations are :class:`affectllm.parsing.Explanation` objects (made
+Inputs are aligned lists; explanations are :class:`affectllm.explanation.parse.Explanation` objects (made
 by the one parser). AU collections may be lists/sets of AU spellings ("AU12", "au 12", 12) or
 ``{AU: intensity}`` dicts, where an AU counts when its intensity reaches
-``affectllm.facs.PRESENCE_THRESHOLD``. Zero denominators give 0.0 (sklearn ``zero_division=0``).
+``affectllm.knowledge.facs.PRESENCE_THRESHOLD``. Zero denominators give 0.0 (sklearn ``zero_division=0``).
 
 ROUGE-L is implemented here (``rouge-score`` is not installed): the LCS-based F-measure with
 beta = 1 over rouge-score's default tokens (lower-cased runs of ``[a-z0-9]``, no stemming).
 
-Deliberately not here: label metrics (``eval.metrics``) and parsing (``affectllm.parsing``).
+Deliberately not here: label metrics (``eval.metrics``) and parsing (``affectllm.explanation.parse``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from affectllm.facs import PRESENCE_THRESHOLD, au_key
+from affectllm.knowledge.facs import PRESENCE_THRESHOLD, au_key
 
 AUCollection = Iterable[str | int] | Mapping[str, float] | None
 

@@ -9,7 +9,7 @@ the taxonomy), ``pred``, ``probabilities``, the parsed rationale parts, ``cited_
 on). The same record shape, minus the rationale, is written by the non-LLM baselines
 (``eval.baselines``), so ``eval.score`` reads them all alike.
 
-Resuming: lines are appended durably (``data_engine.jsonl.Journal``: write, flush, fsync), a torn
+Resuming: lines are appended durably (``affectllm.io.jsonl.Journal``: write, flush, fsync), a torn
 last line left by a killed run is cut on reopen, and ids already written are skipped, so a rerun
 finishes the file without losing or repeating an item. A file written by another model or
 taxonomy is refused rather than mixed.
@@ -29,9 +29,9 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from affectllm.errors import InputError
-from affectllm.observations import Observations
-from affectllm.taxonomy import get_taxonomy, resolve_concept
-from data_engine import jsonl
+from affectllm.perception.observations import Observations
+from affectllm.knowledge.taxonomy import get_taxonomy, resolve_concept
+from affectllm.io import jsonl
 
 log = logging.getLogger(__name__)
 

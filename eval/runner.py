@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from affectllm.errors import InputError
-from affectllm.fileutil import atomic_write_json
+from affectllm.io.files import atomic_write_json
 from eval.baselines import FACE_BASELINES, VOICE_BASELINES, label_prior, run_baseline
 from eval.generate import DROPPABLE, drop_modality, generate, gold_labels, perceive
 
@@ -70,7 +70,7 @@ def load_samples(source: str, split: str | None = None, limit: int | None = None
 
 def choose_taxonomy(samples: Sequence, override: str | None = None) -> str:
     """The taxonomy of the samples' labels (``data_engine.build.taxonomy_for``), or ``override``."""
-    from affectllm.taxonomy import get_taxonomy
+    from affectllm.knowledge.taxonomy import get_taxonomy
     from data_engine.build import taxonomy_for
 
     if override:
@@ -125,7 +125,7 @@ def evaluate(source: str, out_dir: str | Path, *, split: str | None = None, mode
     ``explainer_factory(name, taxonomy, perception) -> Explainer`` builds the LLM systems
     (default ``Explainer.from_name``); ``perception`` (default ``Perception()``) perceives items.
     """
-    from affectllm.pretrained import BASE_ALIASES, default_model_name
+    from affectllm.model.builder import BASE_ALIASES, default_model_name
     from eval.score import score
 
     unknown = sorted(set(baselines) - set(KNOWN_BASELINES))

@@ -36,8 +36,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from affectllm.fileutil import atomic_write_json, atomic_write_text
-from affectllm.taxonomy import get_taxonomy
+from affectllm.io.files import atomic_write_json, atomic_write_text
+from affectllm.knowledge.taxonomy import get_taxonomy
 from eval import metrics as M
 
 log = logging.getLogger(__name__)

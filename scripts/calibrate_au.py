@@ -20,7 +20,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from affectllm.fileutil import atomic_write_json  # noqa: E402
+from affectllm.io.files import atomic_write_json  # noqa: E402
 from affectllm.paths import data_root  # noqa: E402
 from affectllm.perception.au import MEASURE_NAMES, raw_measures  # noqa: E402
 from affectllm.perception.calibration import CALIBRATION_PATH, procrustes_mean  # noqa: E402

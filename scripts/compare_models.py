@@ -16,7 +16,7 @@ import json
 import sys
 from collections import defaultdict
 
-from affectllm.parsing import parse
+from affectllm.explanation.parse import parse
 from eval.metrics import macro_f1, present_labels, uar
 
 

@@ -45,7 +45,7 @@ def mark_untrained(folder: Path, modalities: list[str]) -> None:
 
 
 def main(src: str, dst: str, untrained: list[str]) -> int:
-    from affectllm.model import AffectLLM
+    from affectllm.model.affect_llm import AffectLLM
 
     src_p, dst_p = Path(src), Path(dst)
     if dst_p.exists():

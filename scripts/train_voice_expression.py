@@ -24,7 +24,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from affectllm.fileutil import atomic_write_json, atomic_write_text  # noqa: E402
+from affectllm.io.files import atomic_write_json, atomic_write_text  # noqa: E402
 from affectllm.perception.voice_expression import ASSET, VoiceExpression, fit, pooled  # noqa: E402
 
 ENCODER = "whisper-tiny.en"

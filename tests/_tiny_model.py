@@ -1,6 +1,6 @@
 """A tiny AffectLLM saved to a folder, for tests that load a model by name or path.
 
-``--model DIR`` on the batch job and the app goes through ``affectllm.pretrained.load_model``,
+``--model DIR`` on the batch job and the app goes through ``affectllm.model.builder.load_model``,
 which reads ``DIR/config.json``: its ``llm.name`` points at a tiny base LLM saved beside it, so
 loading it needs no real weights. Like the untrained ``base`` model (textual evidence, no LoRA)
 it takes the guided path of the Explainer, only with a 2-layer random LLM: fast, answers
@@ -20,7 +20,7 @@ def save_tiny_model(folder: Path, tokenizer_json: str, seed: int = 0) -> Path:
     import transformers
 
     from affectllm.config import AffectConfig
-    from affectllm.model import AffectLLM
+    from affectllm.model.affect_llm import AffectLLM
     from conftest import _tiny_config, _tokenizer_from_json
 
     folder = Path(folder)

@@ -1,6 +1,6 @@
 """Synthetic SFT / RL records for the training tests (the record format of the project brief).
 
-Answers are rendered by ``affectllm.parsing.format_explanation`` so rewards parse them exactly;
+Answers are rendered by ``affectllm.explanation.parse.format_explanation`` so rewards parse them exactly;
 features are random tensors, inline or saved in a FeatureCache under content-free keys.
 Dims match ``tiny_affect_factory`` (face 8, audio 12, image 16).
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from affectllm.parsing import format_explanation
+from affectllm.explanation.parse import format_explanation
 
 DIMS = {"face": 8, "audio": 12, "image": 16}
 LABELS = ("anger", "happiness", "sadness", "surprise")

@@ -150,7 +150,7 @@ def tiny_affect_factory(tiny_llm_factory):
     Feature dims default small (face 8, audio 12, image 16) so tests stay fast.
     """
     from affectllm.config import AffectConfig
-    from affectllm.model import AffectLLM
+    from affectllm.model.affect_llm import AffectLLM
 
     def make(arch: str = "llama", seed: int = 0, **overrides):
         d = {"encoders": {"face": {"feature_dim": 8, "num_tokens": 2},

@@ -10,8 +10,8 @@ import hashlib
 import os
 import time
 
-from affectllm.facs import AU_NAMES
-from affectllm.observations import AUObs, AudioObs, FaceObs, Observations
+from affectllm.knowledge.facs import AU_NAMES
+from affectllm.perception.observations import AUObs, AudioObs, FaceObs, Observations
 
 LABEL_AUS = {
     "happiness": {"AU6": 2.8, "AU12": 3.4, "AU25": 1.0},

@@ -15,8 +15,8 @@ import torch
 
 from _app_server import REPO, load_app_module, serve
 from _tiny_model import tiny_model_dir  # noqa: F401 - fixture
-from affectllm.batch import ROW_FIRST
-from affectllm.observations import AudioObs, AUObs, FaceObs, Observations
+from affectllm.batch.job import ROW_FIRST
+from affectllm.perception.observations import AudioObs, AUObs, FaceObs, Observations
 from affectllm.ui.attribution import attribute, describe
 from affectllm.ui.session import Conversation, notes, pretty
 
@@ -153,7 +153,7 @@ def test_notes_say_when_face_or_voice_is_missing():
     n = notes(obs, item=Item("v", video="/x/v.mp4"))
     assert any("No voice could be used" in x for x in n) and any("no audio track" in x for x in n)
     from affectllm.inference import ExplainResult
-    from affectllm.parsing import parse
+    from affectllm.explanation.parse import parse
 
     text = "<think>\nObservations:\n- AU12\nInterpretation: a smile\nConclusion: The face shows happiness.\n</think>\n"
     mixed = ExplainResult("x", parse(text + "<answer>anger</answer>", "ekman7"), Observations(text="hi"))

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from affectllm.facs import AU_NAMES, PRESENCE_THRESHOLD
+from affectllm.knowledge.facs import AU_NAMES, PRESENCE_THRESHOLD
 from affectllm.perception import au
 from affectllm.perception.calibration import load_calibration, measure_stats, reference_shape
 from affectllm.perception.geometry import from_model_frame, frontalize, rotation_matrix

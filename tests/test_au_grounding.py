@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from affectllm.au_grounding import AUGrounding, allowed_tokens, au_numbers, breaks_grounding, drop_open_reference
-from affectllm.guided import Batch, _continue
-from affectllm.parsing import cited_aus
+from affectllm.generation.au_constraint import AUGrounding, allowed_tokens, au_numbers, breaks_grounding, drop_open_reference
+from affectllm.generation.guided import Batch, _continue
+from affectllm.explanation.parse import cited_aus
 
 
 def test_au_numbers_finds_references_and_chains():

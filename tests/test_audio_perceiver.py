@@ -13,7 +13,7 @@ import soundfile as sf
 import torch
 
 from affectllm.errors import InputError, WeightsNotFound
-from affectllm.observations import AudioObs
+from affectllm.perception.observations import AudioObs
 from affectllm.perception.audio import AudioPerceiver, _clipped
 
 whisper = pytest.importorskip("whisper")

@@ -17,7 +17,7 @@ import pytest
 from _app_server import serve
 from _bad_files import EXPECT, LONG_TEXT_CHARS, make_battery, write_manifest
 from _tiny_model import tiny_model_dir  # noqa: F401 - fixture
-from affectllm.batch import ROW_FIRST, run_batch
+from affectllm.batch.job import ROW_FIRST, run_batch
 
 DECODE_FAILURES = ("corrupt", "truncated", "not an image", "cannot read image")
 

@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 from _tiny_model import tiny_model_dir  # noqa: F401 - fixture
-from affectllm.batch import error_reason, run_batch
-from affectllm.batch_inputs import expand_inputs
+from affectllm.batch.job import error_reason, run_batch
+from affectllm.batch.inputs import expand_inputs
 
 REPO = Path(__file__).resolve().parent.parent
 WORDS = ["I am furious about this!", "what a lovely day", "I miss her so much", "oh no, a spider",
@@ -46,7 +46,7 @@ def _rows(path: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def explainer(tiny_model_dir):  # noqa: F811
-    from affectllm.batch import load_explainer
+    from affectllm.batch.job import load_explainer
 
     return load_explainer(str(tiny_model_dir), batch_size=4, max_new_tokens=12, cache=False)
 
@@ -112,7 +112,7 @@ def test_error_reason_groups_without_names_or_numbers():
 
 
 def test_evidence_flags_collect_caveats():
-    from affectllm.batch import evidence_flags
+    from affectllm.batch.job import evidence_flags
 
     face = {"flags": ["small_face"], "aus": []}
     assert evidence_flags({"faces": [face], "audio": {"flags": ["silent", "no_speech"]}}) == \

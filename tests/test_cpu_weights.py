@@ -1,11 +1,11 @@
-"""Packing the LLM's linear weights for CPU inference (affectllm.cpu_weights, AffectLLM.pack_for_cpu)."""
+"""Packing the LLM's linear weights for CPU inference (affectllm.model.cpu_packing, AffectLLM.pack_for_cpu)."""
 
 import pytest
 import torch
 from torch import nn
 
 from affectllm.config import LLMConfig
-from affectllm.cpu_weights import pack_linears
+from affectllm.model.cpu_packing import pack_linears
 
 
 def _trained_looking(model):

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from affectllm.errors import InputError
-from data_engine import jsonl
+from affectllm.io import jsonl
 from data_engine.build import build, subset
 from data_engine.sample import Sample
 from data_engine.verify import verify

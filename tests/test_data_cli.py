@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from affectllm.commands import data as cmd
-from data_engine import jsonl
+from affectllm.io import jsonl
 from data_engine.build import build
 
 sys.path.insert(0, str(Path(__file__).parent))

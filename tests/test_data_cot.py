@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from affectllm.observations import AUObs, AudioObs, FaceObs, Observations
-from affectllm.parsing import parse
-from affectllm.prompting import RESPONSE_PREFIX
-from affectllm.taxonomy import get_taxonomy
+from affectllm.perception.observations import AUObs, AudioObs, FaceObs, Observations
+from affectllm.explanation.parse import parse
+from affectllm.explanation.format import RESPONSE_PREFIX
+from affectllm.knowledge.taxonomy import get_taxonomy
 from data_engine.cot import write_rationale
 from data_engine.evidence import analyse, overall, support
 from data_engine.verify import au_claims, verify_text

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from affectllm.observations import AUObs, AudioObs, FaceObs, Observations
-from affectllm.prompting import RESPONSE_PREFIX
+from affectllm.perception.observations import AUObs, AudioObs, FaceObs, Observations
+from affectllm.explanation.format import RESPONSE_PREFIX
 from data_engine.cot import write_rationale
 from data_engine.export import sft_record
 from data_engine.sample import Sample
@@ -188,7 +188,7 @@ def test_local_transformers_teacher_runs_the_loop(tiny_llama):
 def test_build_with_a_teacher(tmp_path):
     from test_data_build import make_manifest
     from data_fakes import fake_perceive
-    from data_engine import jsonl
+    from affectllm.io import jsonl
     from data_engine.build import build
 
     (tmp_path / "src").mkdir()

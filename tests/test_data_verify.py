@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from affectllm.observations import AUObs, AudioObs, FaceObs, Observations
+from affectllm.perception.observations import AUObs, AudioObs, FaceObs, Observations
 from data_engine.cot import write_rationale
 from data_engine.export import sft_record
 from data_engine.sample import Sample

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from affectllm.inference import Explainer
-from affectllm.observations import AUObs, AudioObs, FaceObs, Observations
+from affectllm.perception.observations import AUObs, AudioObs, FaceObs, Observations
 from data_engine.sample import Sample
 from eval.generate import drop_modality, generate, open_predictions
 from eval.runner import evaluate

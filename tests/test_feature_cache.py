@@ -31,7 +31,7 @@ def test_atomic_write_respects_umask(tmp_path):
     import os
     import stat
 
-    from affectllm.fileutil import atomic_write_text
+    from affectllm.io.files import atomic_write_text
 
     old = os.umask(0o022)
     try:

@@ -8,7 +8,7 @@ import json
 import torch
 
 from _train_data import make_records, write_jsonl
-from affectllm.prompting import RESPONSE_PREFIX
+from affectllm.explanation.format import RESPONSE_PREFIX
 from train.grpo import reward_functions, run_grpo, text_prompt
 from train.recipe import validate
 from train.records import rl_dataset
@@ -25,7 +25,7 @@ def _sft_like_model(tiny_affect_factory, folder):
 
 
 def test_grpo_moves_lora_only_and_saves_an_affectllm(tmp_path, tiny_affect_factory, tiny_llm_factory):
-    from affectllm.model import AffectLLM
+    from affectllm.model.affect_llm import AffectLLM
 
     sft_dir = _sft_like_model(tiny_affect_factory, tmp_path / "sft")
     data = write_jsonl(make_records(8, modalities=(), rl=True), tmp_path / "records" / "rl.jsonl")

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from affectllm.inference import Explainer, ExplainResult, evidence_anchors
-from affectllm.observations import AUObs, AudioObs, FaceObs, Observations
+from affectllm.perception.observations import AUObs, AudioObs, FaceObs, Observations
 
 
 def _face_obs(name, aus, d=8, seed=0):

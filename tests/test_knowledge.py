@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from affectllm.facs import AU_NAMES
-from affectllm.knowledge import (
+from affectllm.knowledge.facs import AU_NAMES
+from affectllm.knowledge.emfacs import (
     AU_EMOTION_WEIGHTS, AU_SIGNALS, EMFACS_PROTOTYPES, FACS_AU_NAMES, FACS_AU_NUMBERS, PROSODY_CUES,
     PROTOTYPE_EMOTIONS, activation, au_name, describe_au, load_au_table, match_prototypes,
     prototype_aus, prototype_rule)
-from affectllm.taxonomy import EKMAN7
+from affectllm.knowledge.taxonomy import EKMAN7
 
 
 def test_au_tables():

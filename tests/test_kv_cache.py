@@ -3,7 +3,7 @@
 import torch
 from transformers import DynamicCache
 
-from affectllm.kv_cache import GrowingCache
+from affectllm.generation.kv_cache import GrowingCache
 
 
 def _steps(llm, cache, ids, n_steps=5):

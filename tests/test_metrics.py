@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from affectllm.parsing import format_explanation, parse
+from affectllm.explanation.parse import format_explanation, parse
 from eval.metrics import (
     UNMAPPED, accuracy, au_f1, au_macro_f1, au_micro_f1, classification_report, confusion_matrix,
     consistency_rate, expected_calibration_error, grounding, grounding_precision, hallucination_rate,

@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from affectllm.model import PLACEHOLDERS, AffectLLM
-from affectllm.scoring import encode_labels
+from affectllm.explanation.format import PLACEHOLDERS
+from affectllm.model.affect_llm import AffectLLM
+from affectllm.model.label_scores import encode_labels
 
 ARCHS = ["llama", "qwen2"]
 

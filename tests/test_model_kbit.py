@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from affectllm.config import AffectConfig
-from affectllm.model import AffectLLM, quantization_config
+from affectllm.model.affect_llm import AffectLLM, quantization_config
 
 bnb = pytest.importorskip("bitsandbytes", reason="bitsandbytes not installed")
 

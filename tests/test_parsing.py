@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from affectllm.parsing import FORMAT_INSTRUCTIONS, cited_aus, format_explanation, format_instructions, parse
+from affectllm.explanation.parse import FORMAT_INSTRUCTIONS, cited_aus, format_explanation, format_instructions, parse
 
 GOOD = ("<think>\nObservations:\n- AU6 cheek raiser, intensity C (marked)\n"
         "- AU12 lip corner puller, intensity D (pronounced)\n"

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from affectllm.config import PROJECTOR_KINDS
-from affectllm.projector import Resampler, build_projector
+from affectllm.model.projector import Resampler, build_projector
 
 
 @pytest.mark.parametrize("kind", PROJECTOR_KINDS)

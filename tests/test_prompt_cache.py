@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from affectllm.batch_cache import BatchCache
-from affectllm.guided import Batch, PromptCache, generate_rationales, score_labels
+from affectllm.generation.batch_cache import BatchCache
+from affectllm.generation.guided import Batch, PromptCache, generate_rationales, score_labels
 from affectllm.inference import Explainer
-from affectllm.kv_cache import GrowingCache
-from affectllm.taxonomy import get_taxonomy
+from affectllm.generation.kv_cache import GrowingCache
+from affectllm.knowledge.taxonomy import get_taxonomy
 
 PROMPT = "<|im_start|>user\nEvidence: AU12 lip corner puller, intensity D.<|im_end|>\n<|im_start|>assistant\n<think>\nObservations:\n-"
 
@@ -70,8 +70,8 @@ def test_cache_refuses_batches(tiny_affect_factory):
 
 
 def test_explainer_single_item_uses_the_cache_and_matches_batch(tiny_affect_factory, monkeypatch):
-    from affectllm import guided
-    from affectllm.observations import Observations
+    from affectllm.generation import guided
+    from affectllm.perception.observations import Observations
 
     model = tiny_affect_factory("llama").eval()
     ex = Explainer(model, max_new_tokens=24, guided=True)

@@ -5,8 +5,8 @@ import io
 import numpy as np
 from PIL import Image
 
-from affectllm.facs import AU_NAMES
-from affectllm.observations import AUObs, FaceObs
+from affectllm.knowledge.facs import AU_NAMES
+from affectllm.perception.observations import AUObs, FaceObs
 from affectllm.perception.calibration import reference_shape
 from affectllm.perception.geometry import from_model_frame
 from affectllm.perception.render import au_chart_png, draw_overlay, overlay_png

@@ -49,7 +49,7 @@ def _params(model, keep) -> dict[str, torch.Tensor]:
 
 
 def test_sft_trains_lora_and_projectors_not_the_base(tmp_path, tiny_llm_dir):
-    from affectllm.model import AffectLLM
+    from affectllm.model.affect_llm import AffectLLM
     from train.common import build_affect
 
     recipe = sft_recipe(tmp_path, tiny_llm_dir)
@@ -104,7 +104,7 @@ class _Steps(TrainerCallback):
 
 
 def test_a_stopped_run_resumes_from_its_last_checkpoint(tmp_path, tiny_llm_dir):
-    from affectllm.model import AffectLLM
+    from affectllm.model.affect_llm import AffectLLM
 
     # Reference: 6 uninterrupted steps.
     ref = sft_recipe(tmp_path / "ref", tiny_llm_dir, max_steps=6)

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from affectllm.guided import Batch, _tokenize, generate_rationales
-from affectllm.kv_cache import GrowingCache
-from affectllm.shared_prefix import common_prefix, start_shared
+from affectllm.generation.guided import Batch, _tokenize, generate_rationales
+from affectllm.generation.kv_cache import GrowingCache
+from affectllm.generation.shared_prefix import common_prefix, start_shared
 
 SYSTEM = "<|im_start|>system\nYou explain emotions from the evidence listed, citing only that.<|im_end|>\n"
 TAIL = "<|im_end|>\n<|im_start|>assistant\n<think>\nObservations:\n-"

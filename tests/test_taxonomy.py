@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from affectllm.synonyms import FER_SHORT_NAMES, GOEMOTIONS_EKMAN_MAPPING, SYNONYMS
-from affectllm.taxonomy import (
+from affectllm.knowledge.synonyms import FER_SHORT_NAMES, GOEMOTIONS_EKMAN_MAPPING, SYNONYMS
+from affectllm.knowledge.taxonomy import (
     EKMAN7, EMODB7, GOEMOTIONS28, GOEMOTIONS_EKMAN, TAXONOMIES, TO_EKMAN, find_labels, get_taxonomy,
     normalize_label, quadrant, resolve_concept, same_quadrant, valence_arousal)
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from affectllm.errors import InputError, WeightsNotFound
-from affectllm.observations import VisionObs
+from affectllm.perception.observations import VisionObs
 from affectllm.perception.vision import VisionEncoder, pool_tokens, token_grid
 
 TINY_CLIP = {

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from affectllm.observations import AudioObs, Observations, observations_from_dict
+from affectllm.perception.observations import AudioObs, Observations, observations_from_dict
 from affectllm.perception.voice_expression import ASSET, VoiceExpression, fit, load_default
 from data_engine.cot import write_rationale
 from data_engine.evidence import analyse, support

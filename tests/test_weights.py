@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from affectllm.errors import WeightsNotFound
-from affectllm.fileutil import is_complete
+from affectllm.io.files import is_complete
 
 DIMS = dict(n_mels=8, n_audio_ctx=6, n_audio_state=16, n_audio_head=2, n_audio_layer=2,
             n_vocab=50, n_text_ctx=8, n_text_state=16, n_text_head=2, n_text_layer=2)

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from affectllm.errors import InputError
-from affectllm.prompting import PLACEHOLDERS
+from affectllm.explanation.format import PLACEHOLDERS
 
 log = logging.getLogger(__name__)
 IGNORE_INDEX = -100

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from affectllm.fileutil import atomic_write_text
+from affectllm.io.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def build_affect(model_section: dict, *, trainable: bool = True):
     """An AffectLLM for training: ``init_from: FOLDER`` restores a saved one (its config wins),
     otherwise a fresh one from the AffectConfig keys of the section (base LLM loaded by name)."""
     from affectllm.config import AffectConfig
-    from affectllm.model import AffectLLM
+    from affectllm.model.affect_llm import AffectLLM
 
     section = dict(model_section or {})
     init_from = section.pop("init_from", None)

@@ -31,7 +31,8 @@ from pathlib import Path
 
 from trl import GRPOConfig, GRPOTrainer
 
-from affectllm.prompting import PLACEHOLDERS, RESPONSE_PREFIX, render_prompt
+from affectllm.explanation.format import PLACEHOLDERS, RESPONSE_PREFIX
+from affectllm.explanation.prompt import render_prompt
 from train.common import (build_affect, cli, train_and_save, trainable_summary,
                           training_kwargs)
 from train.records import decode_json_columns, read_records, rl_dataset, split_records

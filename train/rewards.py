@@ -3,7 +3,7 @@
 Each function scores one criterion; the recipe YAML names them (keys of :data:`REWARDS`) and
 weighs them. Dataset columns arrive as keyword lists aligned with ``completions``; trl also
 passes ``prompts``. Completions may be strings or chat lists (``[{"role": "assistant",
-"content": ...}]``). Every reward reads completions with :func:`affectllm.parsing.parse`, the
+"content": ...}]``). Every reward reads completions with :func:`affectllm.explanation.parse.parse`, the
 parser the evaluation uses, so training optimises what is measured.
 
 When the prompt ends inside an unclosed ``<think>`` (``prompting.RESPONSE_PREFIX``), that tail
@@ -35,8 +35,9 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache, wraps
 from typing import Any
 
-from affectllm.parsing import Explanation, parse
-from affectllm.taxonomy import DEFAULT_TAXONOMY, get_taxonomy, normalize_label, same_quadrant
+from affectllm.explanation.format import THINK_CLOSE, THINK_OPEN
+from affectllm.explanation.parse import Explanation, parse
+from affectllm.knowledge.taxonomy import DEFAULT_TAXONOMY, get_taxonomy, normalize_label, same_quadrant
 from eval.explanation_metrics import au_set
 
 LENGTH_BUDGET = 200  # words
@@ -69,8 +70,8 @@ def _prompt_tail(prompt: Any) -> str:
         prompt = completion_text(prompt[-1])
     if not isinstance(prompt, str):
         return ""
-    start = prompt.rfind("<think>")
-    if start < 0 or "</think>" in prompt[start:]:
+    start = prompt.rfind(THINK_OPEN)
+    if start < 0 or THINK_CLOSE in prompt[start:]:
         return ""
     return prompt[start:]
 

@@ -97,7 +97,7 @@ def load_trainable(affect, folder: str | Path) -> None:
     from peft.utils import load_peft_weights, set_peft_model_state_dict
     from safetensors.torch import load_file
 
-    from affectllm.model import ADAPTER_DIR, PROJECTORS_FILE
+    from affectllm.model.affect_llm import ADAPTER_DIR, PROJECTORS_FILE
 
     folder = Path(folder)
     device = next(affect.parameters()).device

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from affectllm.cpu_weights import CLI_HELP, CPU_WEIGHTS
+from affectllm.model.cpu_packing import CLI_HELP, CPU_WEIGHTS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -42,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     import os
 
-    from affectllm.batch import dist_env, print_summary, run_batch
+    from affectllm.batch.job import dist_env, print_summary, run_batch
     from affectllm.errors import WeightsNotFound
 
     if args.batch_size < 1 or args.max_new_tokens < 1:

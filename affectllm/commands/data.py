@@ -80,7 +80,7 @@ def _build(args) -> int:
 
 
 def _verify(args) -> int:
-    from data_engine import jsonl
+    from affectllm.io import jsonl
     from data_engine.verify import verify
 
     bad = n = 0

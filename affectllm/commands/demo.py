@@ -42,10 +42,10 @@ def run(args) -> int:
         if code:
             print("\ndemo stopped: the default stack is incomplete (see the fixes above)", file=sys.stderr)
             return code
-    from affectllm.fileutil import atomic_write_bytes, atomic_write_text
+    from affectllm.io.files import atomic_write_bytes, atomic_write_text
     from affectllm.inference import Explainer
     from affectllm.perception.pipeline import Item
-    from affectllm.pretrained import default_model_name
+    from affectllm.model.builder import default_model_name
 
     data = data_root()
     if data is None:

@@ -17,7 +17,7 @@ import argparse
 import shlex
 import sys
 
-from affectllm.cpu_weights import CLI_HELP, CPU_WEIGHTS
+from affectllm.model.cpu_packing import CLI_HELP, CPU_WEIGHTS
 
 DEFAULT_BASELINES = "majority,fer,prototype,voice,base"
 BASELINE_HELP = ("comma-separated: majority, fer, prototype, voice, base (default: all; face ones only for "

@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 
-from affectllm.cpu_weights import CLI_HELP, CPU_WEIGHTS
+from affectllm.model.cpu_packing import CLI_HELP, CPU_WEIGHTS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -43,7 +43,7 @@ def run(args) -> int:
 
 
 def _draw(path: str, obs, out: Path) -> None:
-    from affectllm.fileutil import atomic_write_bytes
+    from affectllm.io.files import atomic_write_bytes
     from affectllm.io import load_image
     from affectllm.perception import render
 

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from affectllm.facs import AU_NAMES, PRESENCE_THRESHOLD
-from affectllm.observations import AUObs
+from affectllm.knowledge.facs import AU_NAMES, PRESENCE_THRESHOLD
+from affectllm.perception.observations import AUObs
 
 Z_REST = 1.0  # sd beyond rest still counted as rest (people differ at rest)
 Z_PER_UNIT = 1.0  # sd per intensity unit

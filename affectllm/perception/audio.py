@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from affectllm.errors import InputError
-from affectllm.observations import AudioObs
+from affectllm.perception.observations import AudioObs
 from affectllm.perception.prosody import describe, prosody
 
 if TYPE_CHECKING:  # torch loads with the models, not on import

@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from affectllm.fileutil import atomic_write_bytes, sha256_file
+from affectllm.io.files import atomic_write_bytes, sha256_file
 from affectllm.paths import cache_dir
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from affectllm.errors import InputError
-from affectllm.observations import FaceObs
+from affectllm.perception.observations import FaceObs
 from affectllm.perception import au as au_rules
 from affectllm.perception.align import Expression, eye_aligned_crop  # noqa: F401 (re-exported)
 from affectllm.perception.calibration import measure_stats, reference_shape

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from affectllm.errors import InputError
-from affectllm.observations import Observations, observation_tensors, observations_from_dict
+from affectllm.perception.observations import Observations, observation_tensors, observations_from_dict
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ class Perception:
         return self._cache
 
     def _key(self, item: Item) -> str | None:
-        from affectllm.fileutil import sha256_bytes, sha256_file
+        from affectllm.io.files import sha256_bytes, sha256_file
 
         files = [f for f in (item.image, item.audio, item.video) if f]
         if not self.use_cache or not files:

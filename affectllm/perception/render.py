@@ -17,8 +17,8 @@ import io
 
 import numpy as np
 
-from affectllm.facs import AU_NAMES, PRESENCE_THRESHOLD
-from affectllm.observations import FaceObs
+from affectllm.knowledge.facs import AU_NAMES, PRESENCE_THRESHOLD
+from affectllm.perception.observations import FaceObs
 
 # Landmark groups (MediaPipe indices) each AU region covers; pairs are (subject's right, left).
 _BROW_IN = [(107, 66, 55, 65, 105), (336, 296, 285, 295, 334)]
@@ -114,7 +114,7 @@ def _png(arr: np.ndarray) -> bytes:
 
 def _maybe_write(data: bytes, path) -> bytes:
     if path is not None:
-        from affectllm.fileutil import atomic_write_bytes
+        from affectllm.io.files import atomic_write_bytes
 
         atomic_write_bytes(path, data)  # never a half-written picture for a reader to trust
     return data

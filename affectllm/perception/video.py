@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from affectllm.errors import InputError
-from affectllm.facs import PRESENCE_THRESHOLD
-from affectllm.observations import FaceObs, VideoObs
+from affectllm.knowledge.facs import PRESENCE_THRESHOLD
+from affectllm.perception.observations import FaceObs, VideoObs
 from affectllm.perception import au as au_rules
 
 MAX_SIDE = 960  # px: frames are downscaled to this longest side before detection

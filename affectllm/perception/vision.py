@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from affectllm.errors import InputError, WeightsNotFound
-from affectllm.observations import VisionObs
+from affectllm.perception.observations import VisionObs
 
 if TYPE_CHECKING:  # torch loads with the models, not on import
     import torch

@@ -58,7 +58,7 @@ class VoiceExpression:
     def save(self, path: str | os.PathLike = ASSET) -> Path:
         from safetensors.numpy import save
 
-        from affectllm.fileutil import atomic_write_bytes
+        from affectllm.io.files import atomic_write_bytes
 
         tensors = {k: np.ascontiguousarray(getattr(self, k), dtype=np.float32)
                    for k in ("mean", "scale", "weight", "bias")}
@@ -69,7 +69,7 @@ class VoiceExpression:
     def load(cls, path: str | os.PathLike = ASSET) -> VoiceExpression:
         from safetensors import safe_open
 
-        from affectllm.fileutil import sha256_file
+        from affectllm.io.files import sha256_file
 
         with safe_open(str(path), framework="numpy") as f:
             meta = f.metadata() or {}

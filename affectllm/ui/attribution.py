@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from affectllm.observations import Observations
+from affectllm.perception.observations import Observations
 
 MIN_DROP = 0.05  # smaller changes of p(label) are within what rewording the prompt does anyway
 CHANNELS = ("face", "voice", "words")
@@ -54,8 +54,8 @@ def attribute(explainer, obs: Observations, label: str, question: str | None = N
 
     ``label`` is the answered emotion; ``p_*`` are its probabilities (rationale-free scoring).
     """
-    from affectllm.guided import score_labels
-    from affectllm.taxonomy import get_taxonomy
+    from affectllm.generation.guided import score_labels
+    from affectllm.knowledge.taxonomy import get_taxonomy
 
     present = channels(obs)
     out = {"present": present, "p_all": None, "p_without": {}, "flips": [], "decided_by": None}

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from affectllm.facs import PRESENCE_THRESHOLD
-from affectllm.observations import FaceObs
+from affectllm.knowledge.facs import PRESENCE_THRESHOLD
+from affectllm.perception.observations import FaceObs
 
 
 def au_chart(face: FaceObs | None, title: str = "Action unit intensity (0-5)"):

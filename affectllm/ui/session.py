@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from affectllm.errors import InputError
-from affectllm.observations import Observations
+from affectllm.perception.observations import Observations
 
 MAX_MEDIA_SECONDS = 60.0  # longer clips and videos are refused (perception time grows with length)
 MAX_HISTORY_TURNS = 4  # earlier messages kept for follow-ups (the prompt has a token limit)
@@ -27,7 +27,7 @@ MAX_HISTORY_TURNS = 4  # earlier messages kept for follow-ups (the prompt has a 
 
 def model_choices(extra: list[str] | tuple[str, ...] = ()) -> list[str]:
     """``affectllm-mini`` when its weights are present, ``base``, then local checkpoint folders."""
-    from affectllm.pretrained import default_model_name
+    from affectllm.model.builder import default_model_name
 
     first = ["affectllm-mini"] if default_model_name() == "affectllm-mini" else []
     return list(dict.fromkeys(first + ["base"] + [str(e) for e in extra]))
@@ -84,7 +84,7 @@ def media_seconds(path: str) -> float | None:
 
 def item_from_files(files: list[str], text: str | None = None, max_seconds: float = MAX_MEDIA_SECONDS):
     """One ``Item`` from uploads; raises InputError naming the file for anything unusable."""
-    from affectllm.batch_inputs import BatchInput
+    from affectllm.batch.inputs import BatchInput
     from affectllm.perception.pipeline import Item
 
     if not files:
@@ -190,10 +190,12 @@ def pretty(text: str) -> str:
     """The raw ``<think>...</think><answer>x</answer>`` text as Markdown for the chat."""
     import re
 
-    t = text.replace("<think>", "").replace("</think>", "")
-    for head in ("Observations:", "Interpretation:", "Conclusion:"):
+    from affectllm.explanation.format import ANSWER_CLOSE, ANSWER_OPEN, HEADINGS, THINK_CLOSE, THINK_OPEN
+
+    t = text.replace(THINK_OPEN, "").replace(THINK_CLOSE, "")
+    for head in HEADINGS.values():
         t = t.replace(head, f"\n\n**{head}**")  # a paragraph each (else Markdown glues it to a list)
-    t = t.replace("<answer>", "\n\n**Answer:** ").replace("</answer>", "")
+    t = t.replace(ANSWER_OPEN, "\n\n**Answer:** ").replace(ANSWER_CLOSE, "")
     return re.sub(r"\n{3,}", "\n\n", t).strip()
 
 

@@ -6,7 +6,7 @@ a content-addressed folder under ``AFFECTLLM_HOME/weights``::
 
     <kind>-v<converter version>-<sha256 of the source files, 16 hex>/   (+ COMPLETE marker)
 
-The folder is built with :func:`affectllm.fileutil.atomic_dir`, so a crash mid-conversion
+The folder is built with :func:`affectllm.io.files.atomic_dir`, so a crash mid-conversion
 leaves only a temp sibling that is never read; a later call converts again.
 
 Hashing 150 MB on every warm load would cost ~0.3 s, so digests are memoised in
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from affectllm.errors import WeightsNotFound
-from affectllm.fileutil import atomic_dir, atomic_write_json, is_complete, sha256_file
+from affectllm.io.files import atomic_dir, atomic_write_json, is_complete, sha256_file
 from affectllm.paths import cache_dir
 
 _MEMO_NAME = "hashes.json"

@@ -11,7 +11,7 @@ Any other name goes to transformers unchanged (hub id or local folder), never wi
 ``trust_remote_code``. With the hub unreachable and no local copy, :class:`WeightsNotFound`
 says what would provide it.
 
-Deliberately not here: LoRA, projectors, generation settings (see ``affectllm.model``).
+Deliberately not here: LoRA, projectors, generation settings (see ``affectllm.model.affect_llm``).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 from affectllm.errors import InputError
-from affectllm.fileutil import atomic_dir, is_complete, sha256_file
+from affectllm.io.files import atomic_dir, is_complete, sha256_file
 from affectllm.paths import cache_dir
 from data_engine.sample import Sample
 from data_engine.sources.base import Source, normalize_split

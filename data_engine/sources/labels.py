@@ -6,7 +6,7 @@ they share: the canonical names, the synonyms that label *words* use across sets
 "happy", "joy"), and the flags a Sample carries when a label lies outside Ekman-7.
 
 What it deliberately does not do: parse free text (model answers) -- that is
-``affectllm.parsing`` / ``affectllm.taxonomy``. Dataset labels are closed vocabularies, so an
+``affectllm.explanation.parse`` / ``affectllm.knowledge.taxonomy``. Dataset labels are closed vocabularies, so an
 exact lookup is the honest behaviour; anything not in the table is kept verbatim and flagged.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 
-from affectllm.facs import INTENSITY_LETTERS, au_key
+from affectllm.knowledge.facs import INTENSITY_LETTERS, au_key
 
 EKMAN7 = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
 # Outside Ekman-7 but kept under their own names: EmoDB has boredom, AffectNet has contempt.

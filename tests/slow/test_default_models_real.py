@@ -41,7 +41,7 @@ def test_hallucinated_au_count_on_demo_faces(base_results, capsys):
 def test_affectllm_mini_is_default_and_a_plain_peft_adapter():
     from peft import PeftModel
 
-    from affectllm.pretrained import SHIPPED, default_model_name
+    from affectllm.model.builder import SHIPPED, default_model_name
     from affectllm.weights import load_llm
 
     assert default_model_name() == "affectllm-mini"
@@ -57,7 +57,7 @@ def test_affectllm_mini_is_default_and_a_plain_peft_adapter():
 
 def test_affectllm_mini_explains_text():
     from affectllm.inference import Explainer
-    from affectllm.observations import Observations
+    from affectllm.perception.observations import Observations
 
     ex = Explainer.from_name(None, max_new_tokens=160)
     assert not ex.guided  # trained adapters write their own rationale
@@ -68,11 +68,11 @@ def test_affectllm_mini_explains_text():
 
 
 def test_affectllm_mini_batched_equals_one_by_one(shared_data):
-    """A batch of 8 shares its prompt start (affectllm.shared_prefix) and gives the rationales the
+    """A batch of 8 shares its prompt start (affectllm.generation.shared_prefix) and gives the rationales the
     items get alone. Measured on the first 32 of the seeded GoEmotions dev items: 32/32 equal; the
     old left-padded layout gave 14/32. One miss is allowed for a float-rounding tie elsewhere."""
     from affectllm.inference import Explainer
-    from affectllm.observations import Observations
+    from affectllm.perception.observations import Observations
     from eval.runner import load_samples
 
     texts = [s.text for s in load_samples("goemotions", split="dev", limit=200)[0][:8]]

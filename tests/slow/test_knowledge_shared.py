@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from affectllm.knowledge import (
+from affectllm.knowledge.emfacs import (
     _RELATED, EMFACS_CODES, EMFACS_VARIANTS, FACS_AU_NUMBERS, _combo, load_au_table)
 
 pytestmark = pytest.mark.slow

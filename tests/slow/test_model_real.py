@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from affectllm.config import AffectConfig
-from affectllm.model import AffectLLM
-from affectllm.scoring import encode_labels
+from affectllm.model.affect_llm import AffectLLM
+from affectllm.model.label_scores import encode_labels
 
 pytestmark = pytest.mark.slow
 

@@ -39,7 +39,7 @@ def _load_16k(path) -> np.ndarray:
 
 
 def test_llm_answers_and_reloads_fast():
-    from affectllm.fileutil import is_complete
+    from affectllm.io.files import is_complete
     from affectllm.weights import llm_path, load_llm
 
     model, tok = load_llm()  # converts on the very first run

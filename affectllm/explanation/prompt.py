@@ -13,20 +13,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from affectllm.observations import Observations
-from affectllm.taxonomy import get_taxonomy
+from affectllm.explanation.format import ANSWER_CLOSE, ANSWER_OPEN, PLACEHOLDERS, RESPONSE_PREFIX, THINK_CLOSE, THINK_OPEN
+from affectllm.perception.observations import Observations
+from affectllm.knowledge.taxonomy import get_taxonomy
 
-PLACEHOLDERS = {"face": "<face>", "audio": "<audio>", "image": "<image>"}
 EVIDENCE_MODES = ("soft", "text", "both")
 DEFAULT_QUESTION = "Which emotion is expressed here, and why?"
-# The assistant turn starts with this, so even an untrained model begins in the format.
-RESPONSE_PREFIX = "<think>\nObservations:\n-"
+# The assistant turn starts with RESPONSE_PREFIX, so even an untrained model begins in the format.
 
 _SYSTEM = (
     "You are affectllm, an assistant that recognises emotions and explains them from evidence: "
     "facial Action Units (FACS) with their intensities, the voice's prosody, and the words said or "
-    "written. Cite only evidence that is listed. Reason inside <think></think> in three parts, "
-    "Observations, Interpretation and Conclusion, then give one label inside <answer></answer>. "
+    f"written. Cite only evidence that is listed. Reason inside {THINK_OPEN}{THINK_CLOSE} in three parts, "
+    f"Observations, Interpretation and Conclusion, then give one label inside {ANSWER_OPEN}{ANSWER_CLOSE}. "
     "Labels: {labels}.")
 
 
@@ -69,7 +68,7 @@ def evidence_text(obs: Observations, evidence: Mapping[str, str] | None = None, 
         if len(obs.faces) > 1:
             lines.append(f"({len(obs.faces) - 1} more face(s) in view; describing the largest.)")
         if hints and face.present_aus:
-            from affectllm.knowledge import match_prototypes
+            from affectllm.knowledge.emfacs import match_prototypes
 
             # All estimated AUs (absent ones at their low intensity), so a prototype AU that
             # was measured and found absent counts against that prototype.

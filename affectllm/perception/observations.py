@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from affectllm.facs import AU_NAMES, INTENSITY_WORDS, intensity_letter
+from affectllm.knowledge.facs import AU_NAMES, INTENSITY_WORDS, intensity_letter
 
 
 @dataclass

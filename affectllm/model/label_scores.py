@@ -63,7 +63,7 @@ def label_logprobs(
         label_ids: L token-id lists (see :func:`encode_labels`).
         past_key_values: a cache holding the keys/values of the first P < s prefix columns: only
             the rest of the prefix and the labels are run. Cached columns the mask hides are not
-            seen (how a batch drops each row's stale tail, see ``affectllm.batch_cache``); every
+            seen (how a batch drops each row's stale tail, see ``affectllm.generation.batch_cache``); every
             row needs a real token after column P. The cache is extended (crop it before reuse).
     Returns:
         [b x L] float32 log-probabilities; ``.softmax(-1)`` gives a distribution over labels.

@@ -42,7 +42,7 @@ def untrained_config(llm_name: str = "smollm2-135m-instruct"):
 def load_model(name: str | None = None):
     """An :class:`AffectLLM` in eval mode for ``name`` (see module docstring)."""
     from affectllm.errors import WeightsNotFound
-    from affectllm.model import AffectLLM
+    from affectllm.model.affect_llm import AffectLLM
 
     name = name or default_model_name()
     if name in SHIPPED:

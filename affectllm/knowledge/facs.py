@@ -1,6 +1,6 @@
 """FACS vocabulary that the product path needs without the shared data folder.
 
-The full tables (muscles, EMFACS prototypes) are read by ``affectllm.knowledge`` (with
+The full tables (muscles, EMFACS prototypes) are read by ``affectllm.knowledge.emfacs`` (with
 ``../shared/data/knowledge``); here are only the standard FACS names of the Action Units that
 ``perception.au`` estimates, and the FACS intensity letters.
 """

@@ -2,14 +2,14 @@
 
 Each batch of rows is written with one ``write``, then ``flush`` and ``fsync``, so a process
 killed at any moment (``kill -9`` included) leaves every earlier batch whole and at most one torn
-last line, which the next run with ``--resume`` cuts off (``data_engine.jsonl.repair``).
+last line, which the next run with ``--resume`` cuts off (``affectllm.io.jsonl.repair``).
 
 Where rows go: a single process appends to the output itself (``--format jsonl``) or to
 ``OUT.jsonl`` beside a CSV/Parquet output; rank ``i`` of ``N`` processes appends to its own shard
 ``OUT.shard{i}of{N}.jsonl``. :func:`journal_files` lists every journal an output may have (shards
 of any earlier process count too), so a resumed run skips what any of them already holds.
 
-Deliberately not here: what a row holds (``affectllm.batch``) or final CSV/Parquet writing.
+Deliberately not here: what a row holds (``affectllm.batch.job``) or final CSV/Parquet writing.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import json
 import os
 from pathlib import Path
 
-from data_engine.jsonl import dumps, repair
+from affectllm.io.jsonl import dumps, repair
 
 
 def journal_path(out: Path, fmt: str, rank: int = 0, world: int = 1) -> Path:

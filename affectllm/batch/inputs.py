@@ -12,7 +12,7 @@ raises for one bad argument; it yields error items and goes on.
 Ids are unique (a repeated id gets ``#2``, ``#3``): the batch journal resumes by id.
 
 Deliberately not here: decoding or perceiving the files (an item is only routed by content when
-it is processed, see :meth:`BatchInput.item`), and the job itself (``affectllm.batch``).
+it is processed, see :meth:`BatchInput.item`), and the job itself (``affectllm.batch.job``).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from affectllm.kv_cache import GrowingCache
+from affectllm.generation.kv_cache import GrowingCache
 
 MIN_SHARED = 16  # shorter common starts are not worth a separate forward
 

@@ -1,4 +1,4 @@
-"""Word tables behind :mod:`affectllm.taxonomy`: free-text emotion words -> concepts.
+"""Word tables behind :mod:`affectllm.knowledge.taxonomy`: free-text emotion words -> concepts.
 
 A *concept* is an Ekman label (anger, disgust, fear, happiness, sadness, surprise, neutral),
 ``boredom``, ``contempt``, or one of the 27 GoEmotions fine labels. Taxonomies resolve concepts

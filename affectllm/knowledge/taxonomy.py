@@ -12,7 +12,7 @@ taxonomy (``joy`` <-> ``happiness``), else its GoEmotions-Ekman group (Demszky e
 nothing (``boredom`` in Ekman-7) gives ``None``: unknown labels are never guessed.
 
 Deliberately not here: per-dataset label files (``data_engine.sources``) and affect knowledge
-such as AU prototypes (``affectllm.knowledge``).
+such as AU prototypes (``affectllm.knowledge.emfacs``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from affectllm.synonyms import GOEMOTIONS_EKMAN_MAPPING, SYNONYMS
+from affectllm.knowledge.synonyms import GOEMOTIONS_EKMAN_MAPPING, SYNONYMS
 
 
 @dataclass(frozen=True)

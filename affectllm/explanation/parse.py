@@ -17,7 +17,7 @@ labels, any case, missing tags, several answers) and records every deviation as 
 ``issues`` entry, so a reward can punish what the metric tolerates.
 
 Deliberately not here: scoring (``eval.metrics``, ``train.rewards``) and label words
-(``affectllm.taxonomy``).
+(``affectllm.knowledge.taxonomy``).
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
-from affectllm.knowledge import FACS_AU_NUMBERS
-from affectllm.taxonomy import Taxonomy, find_labels, get_taxonomy, label_mentions, normalize_label
+from affectllm.explanation.format import ANSWER_CLOSE, ANSWER_OPEN, HEADINGS, PARTS, TAGS, THINK_CLOSE, THINK_OPEN, compose
+from affectllm.knowledge.emfacs import FACS_AU_NUMBERS
+from affectllm.knowledge.taxonomy import Taxonomy, find_labels, get_taxonomy, label_mentions, normalize_label
 
-PARTS = ("observations", "interpretation", "conclusion")
 
 
 @dataclass
@@ -72,7 +72,7 @@ class Explanation:
 
 # ---- regular expressions ------------------------------------------------------------------------
 
-_TAG = re.compile(r"</?(?:think|answer)>", re.I)
+_TAG = re.compile(rf"</?(?:{'|'.join(TAGS)})>", re.I)
 _BS = r"(?:(?:\*\*|__)[ \t]*)?"  # optional bold marker and the blanks after it
 # A part label: "Observations:", "**Observations:**", "**Observations**:", "## Observations:",
 # or a bold/heading label alone on its line ("**Observations**"). Written without adjacent
@@ -181,9 +181,9 @@ def parse(text: str | None, taxonomy: str | Taxonomy | None = None, *, prefix: s
     raw_answer = answers[-1][2].strip() if answers else None
     if not has_answer:
         issues.append("no_answer")
-        start = text.lower().rfind("<answer>")
+        start = text.lower().rfind(ANSWER_OPEN)
         if start >= 0:  # cut off before </answer>: still read it
-            raw_answer = text[start + len("<answer>"):].strip()
+            raw_answer = text[start + len(ANSWER_OPEN):].strip()
             issues.append("unclosed_answer")
     multiple = len(answers) > 1
     if multiple:
@@ -194,7 +194,7 @@ def parse(text: str | None, taxonomy: str | Taxonomy | None = None, *, prefix: s
         body = thinks[-1][2]
     else:
         issues.append("no_think")
-        cut = re.search(r"<answer>", text, re.I)
+        cut = re.search(re.escape(ANSWER_OPEN), text, re.I)
         body = _TAG.sub(" ", text[:cut.start()] if cut else text)
     parts, in_order = _split_parts(body)
     present = [p for p in PARTS if parts[p]]
@@ -262,9 +262,7 @@ def format_explanation(observations: Sequence[str], interpretation: str, conclus
     interpretation, conclusion = interpretation.strip(), conclusion.strip()
     if not interpretation or not conclusion or not answer:
         raise ValueError("interpretation, conclusion and label must be non-empty")
-    body = "\n".join(["Observations:", *[f"- {c}" for c in cues],
-                      f"Interpretation: {interpretation}", f"Conclusion: {conclusion}"])
-    text = f"<think>\n{body}\n</think>\n<answer>{answer}</answer>"
+    text = compose(cues, interpretation, conclusion, answer)
     back = parse(text)
     if (back.cues != cues or back.interpretation != interpretation or back.conclusion != conclusion
             or back.raw_answer != answer or not back.has_parts or back.multiple_answers):
@@ -291,17 +289,16 @@ def format_instructions(taxonomy: str | Taxonomy | None = None, example: bool = 
     tax = get_taxonomy(taxonomy)
     one = "one label" if not tax.multi_label else "one label, or several separated by commas"
     return (
-        "Reason step by step inside <think></think> in three labelled parts, then answer inside "
-        "<answer></answer>.\n"
-        "Observations: a bulleted list of the evidence (Action Units as AU numbers with names and "
+        f"Reason step by step inside {THINK_OPEN}{THINK_CLOSE} in three labelled parts, then answer inside "
+        f"{ANSWER_OPEN}{ANSWER_CLOSE}.\n"
+        f"{HEADINGS['observations']} a bulleted list of the evidence (Action Units as AU numbers with names and "
         "intensities, voice, words).\n"
-        "Interpretation: what the evidence means together.\n"
-        "Conclusion: one sentence naming the emotion.\n"
+        f"{HEADINGS['interpretation']} what the evidence means together.\n"
+        f"{HEADINGS['conclusion']} one sentence naming the emotion.\n"
         f"Answer with {one} from: {', '.join(tax.labels)}."
         + ("\nExample:\n" + _EXAMPLE if example else ""))
 
 
-_EXAMPLE = ("<think>\nObservations:\n- AU4 brow lowerer, intensity C (marked)\n- AU23 lip tightener, "
-            "intensity B (slight)\nInterpretation: Lowered brows with tightened lips signal anger.\n"
-            "Conclusion: The face most likely shows anger.\n</think>\n<answer>anger</answer>")
+_EXAMPLE = compose(["AU4 brow lowerer, intensity C (marked)", "AU23 lip tightener, intensity B (slight)"],
+                   "Lowered brows with tightened lips signal anger.", "The face most likely shows anger.", "anger")
 FORMAT_INSTRUCTIONS = format_instructions()

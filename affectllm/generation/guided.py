@@ -21,23 +21,23 @@ from functools import lru_cache
 import torch
 from transformers import LogitsProcessorList, StoppingCriteriaList, StopStringCriteria
 
-from affectllm.au_grounding import AUGrounding, drop_open_reference
-from affectllm.batch_cache import BatchCache
-from affectllm.kv_cache import GrowingCache
-from affectllm.shared_prefix import start_shared
+from affectllm.generation.au_constraint import AUGrounding, drop_open_reference
+from affectllm.explanation.format import ANSWER_OPEN, ANSWER_PREFIX, HEADINGS, THINK_CLOSE
+from affectllm.generation.batch_cache import BatchCache
+from affectllm.generation.kv_cache import GrowingCache
+from affectllm.generation.shared_prefix import start_shared
 
 # (heading written for the model, stop strings ending this part, share of the token budget)
 # Headings stop a part with or without their colon; the conclusion is one line.
+_OBS, _INT, _CON = (HEADINGS[p] for p in ("observations", "interpretation", "conclusion"))
 SECTIONS = (
-    ("", ("\nInterpretation", "\nConclusion", "</think>", "<answer>", "\n\n"), 0.5),  # heading is in the prompt
-    ("\nInterpretation:", ("\nConclusion", "Conclusion:", "</think>", "<answer>", "\nObservations",
-                           "\nInterpretation", "\n\n"), 0.3),
-    ("\nConclusion:", ("\n", "</think>", "<answer>"), 0.2),
+    ("", ("\n" + _INT[:-1], "\n" + _CON[:-1], THINK_CLOSE, ANSWER_OPEN, "\n\n"), 0.5),  # heading is in the prompt
+    ("\n" + _INT, ("\n" + _CON[:-1], _CON, THINK_CLOSE, ANSWER_OPEN, "\n" + _OBS[:-1],
+                   "\n" + _INT[:-1], "\n\n"), 0.3),
+    ("\n" + _CON, ("\n", THINK_CLOSE, ANSWER_OPEN), 0.2),
 )
 # Stop strings that would end generation at a leading newline are applied only when cutting.
 _CUT_ONLY = {"\n"}
-ANSWER_PREFIX = "\n</think>\n<answer>"
-ANSWER_SUFFIX = "</answer>"
 
 
 @dataclass
@@ -172,7 +172,7 @@ def _continue(model, batch: Batch, written: list[str], idx: list[int], budget: i
     whole = isinstance(cache, BatchCache) and len(idx) == len(batch.prompts)
     if isinstance(cache, PromptCache):
         kw.update(cache.reuse(ids))
-    else:  # a batch runs its rows' common prompt start once (affectllm.shared_prefix)
+    else:  # a batch runs its rows' common prompt start once (affectllm.generation.shared_prefix)
         ids, mask, kw["past_key_values"] = start_shared(model, ids, mask)
         if whole:
             cache.start(kw["past_key_values"])
@@ -211,7 +211,7 @@ def generate_rationales(model, batch: Batch, max_new_tokens: int = 96, max_time:
         raise ValueError("a PromptCache serves one-prompt batches only (a BatchCache serves batches)")
     written = ["" for _ in range(n)]
     if not guided:
-        _continue(model, batch, written, list(range(n)), max_new_tokens, ("</think>", "<answer>"), max_time,
+        _continue(model, batch, written, list(range(n)), max_new_tokens, (THINK_CLOSE, ANSWER_OPEN), max_time,
                   cache=cache)
         return written
     anchors = [a[:MAX_ANCHORS] for a in (batch.anchors or [[] for _ in range(n)])]
@@ -253,7 +253,7 @@ def stream_rationale(model, batch: Batch, max_new_tokens: int = 96, max_time: fl
             steps.append(("", SECTIONS[0][1], obs_budget))
         steps += [(h, st, int(max_new_tokens * sh)) for h, st, sh in SECTIONS[1:]]
     else:
-        steps.append(("", ("</think>", "<answer>"), max_new_tokens))
+        steps.append(("", (THINK_CLOSE, ANSWER_OPEN), max_new_tokens))
     feats, masks = batch.features()
     written = ""
     for forced, stops, budget in steps:
@@ -307,7 +307,7 @@ def score_labels(model, batch: Batch, rationales: list[str], labels: tuple[str, 
     """[b x L] probabilities of each label after each rationale, one forward pass.
     ``cache``: the :class:`PromptCache` (one prompt) or :class:`BatchCache` the rationales were
     generated with (used up here)."""
-    from affectllm.scoring import encode_labels
+    from affectllm.model.label_scores import encode_labels
 
     forms = [surface_forms(lab) for lab in labels]
     flat = [f for fs in forms for f in fs]

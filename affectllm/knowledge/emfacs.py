@@ -6,8 +6,8 @@ Everything the product path needs is embedded here as constants (published facts
 depends on the shared data folder; :func:`load_au_table` optionally reads py-feat's fuller AU table
 (muscles, blendshapes) from ``knowledge/facs_au_table_pyfeat_MIT.csv`` when it is present.
 
-Deliberately not here: label sets and synonyms (``affectllm.taxonomy``) and AU estimation
-(``affectllm.perception.au``). Intensities are FACS-like 0-5 values as in ``affectllm.facs``.
+Deliberately not here: label sets and synonyms (``affectllm.knowledge.taxonomy``) and AU estimation
+(``affectllm.perception.au``). Intensities are FACS-like 0-5 values as in ``affectllm.knowledge.facs``.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from affectllm.facs import AU_NAMES, PRESENCE_THRESHOLD, au_key
+from affectllm.knowledge.facs import AU_NAMES, PRESENCE_THRESHOLD, au_key
 
 # ---- FACS Action Units ------------------------------------------------------------------------
 
 # Adult FACS codes (Ekman, Friesen & Hager 2002): main and behavioural AUs, head and eye positions.
-# The 18 AUs we estimate keep their names from affectllm.facs; the rest follow FACS / py-feat.
+# The 18 AUs we estimate keep their names from affectllm.knowledge.facs; the rest follow FACS / py-feat.
 FACS_AU_NAMES: dict[str, str] = {
     "AU8": "lips toward each other", "AU11": "nasolabial deepener", "AU13": "sharp lip puller",
     "AU16": "lower lip depressor", "AU18": "lip pucker", "AU19": "tongue show", "AU21": "neck tightener",
@@ -233,7 +233,7 @@ def match_prototypes(aus: dict[str, float], emotions: tuple[str, ...] | list[str
                      include_neutral: bool = True) -> list[tuple[str, float]]:
     """Score how well observed AU intensities fit each emotion's EMFACS prototype, best first.
 
-    ``aus`` maps AU keys (any spelling :func:`affectllm.facs.au_key` accepts) to 0-5 intensities.
+    ``aus`` maps AU keys (any spelling :func:`affectllm.knowledge.facs.au_key` accepts) to 0-5 intensities.
     An AU missing from ``aus`` was not observed (perception does not estimate it, e.g. AU16) and
     is left out of the comparison; an AU given with intensity 0 is observed absent.
 

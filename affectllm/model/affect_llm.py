@@ -32,9 +32,10 @@ import torch
 from torch import nn
 
 from affectllm.config import MODALITIES, AffectConfig, QuantizationConfig
-from affectllm.projector import build_projector
-from affectllm.scoring import label_logprobs as _label_logprobs
-from affectllm.scoring import positions_from_mask
+from affectllm.explanation.format import PLACEHOLDERS
+from affectllm.model.projector import build_projector
+from affectllm.model.label_scores import label_logprobs as _label_logprobs
+from affectllm.model.label_scores import positions_from_mask
 
 # Library notices that every explanation would print and that are not problems here: generation
 # from inputs_embeds penalises repeats among new tokens only, which is what we want (the prompt
@@ -47,7 +48,6 @@ for _msg in (r"Passing `repetition_penalty` with `inputs_embeds`", r"`past_key_v
 # is missing; that package only speeds up 4-bit CPU inference, which is not our default path.
 logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
-PLACEHOLDERS = {"face": "<face>", "audio": "<audio>", "image": "<image>"}
 PROJECTORS_FILE = "projectors.safetensors"
 ADAPTER_DIR = "adapter"
 TOKENIZER_DIR = "tokenizer"
@@ -84,7 +84,7 @@ def _check_quantization(config: AffectConfig, llm) -> None:
         raise ValueError(
             f"config.quantization.mode={config.quantization.mode!r} but the given llm is "
             f"{'' if _is_quantized(llm) else 'not '}quantized; load it with "
-            "affectllm.model.quantization_config(config.quantization)")
+            "affectllm.model.affect_llm.quantization_config(config.quantization)")
 
 
 class AffectLLM(nn.Module):
@@ -306,7 +306,7 @@ class AffectLLM(nn.Module):
                        label_ids: list[list[int]], features: dict[str, torch.Tensor] | None = None,
                        feature_masks: dict[str, torch.Tensor] | None = None,
                        past_key_values=None) -> torch.Tensor:
-        """[b x L] log p(label | prompt) for every label, one forward (see affectllm.scoring)."""
+        """[b x L] log p(label | prompt) for every label, one forward (see affectllm.model.label_scores)."""
         embeds = self.embed_inputs(input_ids, features, feature_masks)
         return _label_logprobs(self.llm, embeds, attention_mask, label_ids, past_key_values=past_key_values)
 
@@ -324,10 +324,10 @@ class AffectLLM(nn.Module):
         return True
 
     def pack_for_cpu(self, kind: str) -> bool:
-        """Store the merged LLM's linear weights as ``kind`` (``affectllm.cpu_weights``) for
+        """Store the merged LLM's linear weights as ``kind`` (``affectllm.model.cpu_packing``) for
         faster CPU decoding. One-way and inference-only: LoRA is merged first, and the model
         refuses to train or save afterwards. Returns whether anything was packed."""
-        from affectllm.cpu_weights import pack_linears
+        from affectllm.model.cpu_packing import pack_linears
 
         if kind == self.cpu_weights or self.training or _is_quantized(self.llm):
             return False

@@ -30,8 +30,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from affectllm.batch_inputs import BatchInput, expand_inputs
-from affectllm.batch_journal import Journal, Tail, journal_files, journal_path, read_rows
+from affectllm.batch.inputs import BatchInput, expand_inputs
+from affectllm.batch.journal import Journal, Tail, journal_files, journal_path, read_rows
 from affectllm.errors import InputError
 
 FORMATS = ("jsonl", "csv", "parquet")
@@ -102,7 +102,7 @@ def write_table(rows: list[dict], out: Path, fmt: str) -> Path:
     """CSV or Parquet of ``rows``, written atomically; nested fields become JSON strings."""
     import pandas as pd
 
-    from affectllm.fileutil import atomic_write_bytes, atomic_write_text
+    from affectllm.io.files import atomic_write_bytes, atomic_write_text
 
     df = pd.DataFrame([{k: _cell(v) for k, v in r.items()} for r in rows],
                       columns=list(dict.fromkeys(k for r in rows for k in r)) or list(ROW_FIRST))
@@ -188,8 +188,8 @@ def _wait_for_all(out: Path, fmt: str, ids: list[str], poll_s: float = 1.0, time
 
 def finalize(out: Path, fmt: str, inputs: list[BatchInput], world: int) -> list[dict]:
     """Write the final output in input order from all journals; returns its rows."""
-    from affectllm.fileutil import atomic_write_text
-    from data_engine.jsonl import dumps
+    from affectllm.io.files import atomic_write_text
+    from affectllm.io.jsonl import dumps
 
     files = journal_files(out, fmt)
     by_id = read_rows(files)
@@ -271,21 +271,3 @@ def print_summary(s: dict, file=sys.stderr) -> None:
           f"({s['processed']} explained now, {s['skipped']} done earlier{rate})", file=file)
     for reason, n in s["by_reason"].items():
         print(f"  {n:5d} x {reason}", file=file)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m affectllm.batch`` (what ``accelerate launch -m`` runs): the CLI's arguments."""
-    import argparse
-
-    from affectllm.commands import batch as cmd
-
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    p = argparse.ArgumentParser(prog="python -m affectllm.batch", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    cmd.add_arguments(p)
-    return cmd.run(p.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
