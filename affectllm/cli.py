@@ -1,6 +1,9 @@
-"""The ``affectllm`` console script: a thin dispatcher over ``affectllm.commands``.
+"""The ``affectllm`` console script: a thin dispatcher over subcommand modules named by string.
 
-Each subcommand lives in its own module with ``add_arguments(parser)`` and ``run(args) -> int``.
+Each subcommand lives in its own module with ``add_arguments(parser)`` and ``run(args) -> int``:
+the library's own in ``affectllm.commands``; ``data``, ``train`` and ``eval`` in the tools above
+the library (``data_engine.cli``, ``train.cli``, ``eval.cli``), named here only by module string so
+the core never imports them (the way litgpt's ``__main__`` maps subcommands by table).
 Those modules import nothing heavy at top level, so ``affectllm <cmd> --help`` stays instant;
 the work (torch, mediapipe, transformers) is imported inside ``run``.
 """
@@ -18,10 +21,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("affectllm.commands.demo", "run the main job on the offline default model"),
     "perceive": ("affectllm.commands.perceive", "show what the frozen encoders see in files (AUs, prosody, transcript)"),
     "explain": ("affectllm.commands.explain", "explain the emotion in files or text, with reasoning and evidence"),
-    "train": ("affectllm.commands.train", "LoRA SFT and GRPO training of the adapters (trl)"),
-    "data": ("affectllm.commands.data", "build and verify AU-grounded chain-of-thought training data"),
+    "train": ("train.cli", "LoRA SFT and GRPO training of the adapters (trl)"),
+    "data": ("data_engine.cli", "build and verify AU-grounded chain-of-thought training data"),
     "batch": ("affectllm.commands.batch", "explain many inputs into JSONL/CSV/Parquet"),
-    "eval": ("affectllm.commands.eval", "evaluate a model against baselines on a labelled source; score runs"),
+    "eval": ("eval.cli", "evaluate a model against baselines on a labelled source; score runs"),
 }
 
 

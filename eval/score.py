@@ -36,6 +36,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from affectllm.io import jsonl
 from affectllm.io.files import atomic_write_json, atomic_write_text
 from affectllm.knowledge.taxonomy import get_taxonomy
 from eval import metrics as M
@@ -52,19 +53,8 @@ def load_predictions(path: str | Path) -> list[dict]:
     A torn last line (a run still writing, or killed) is skipped with a warning; a bad line
     before it raises ValueError naming the line.
     """
-    path = Path(path)
-    lines = path.read_text(encoding="utf-8").splitlines()
     by_id: dict[str, dict] = {}
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            if n == len(lines):
-                log.warning("%s: skipped a torn last line", path)
-                continue
-            raise ValueError(f"{path}: line {n} is not valid JSON ({e})") from e
+    for rec in jsonl.read(path, torn="skip_last"):
         by_id[rec["id"]] = rec
     return list(by_id.values())
 

@@ -12,21 +12,19 @@ Prints a Markdown table.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections import defaultdict
 
 from affectllm.explanation.parse import parse
+from affectllm.io import jsonl
 from eval.metrics import macro_f1, present_labels, uar
 
 
 def read(path: str) -> dict[str, dict]:
     rows = {}
-    for line in open(path, encoding="utf-8"):
-        if line.strip():
-            r = json.loads(line)
-            if r.get("system", "model") == "model" and r.get("gold"):  # unlabelled items are not scored
-                rows[r["id"]] = r
+    for r in jsonl.read(path):
+        if r.get("system", "model") == "model" and r.get("gold"):  # unlabelled items are not scored
+            rows[r["id"]] = r
     return rows
 
 

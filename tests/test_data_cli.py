@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from affectllm.commands import data as cmd
+from data_engine import cli as cmd
 from affectllm.io import jsonl
 from data_engine.build import build
 

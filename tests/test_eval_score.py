@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from affectllm.commands import eval as eval_cmd
+from eval import cli as eval_cmd
 from eval.figures import au_frequency
 from eval.score import load_predictions, score, score_records
 

@@ -18,7 +18,8 @@ from PIL import Image
 from affectllm.errors import InputError
 from data_engine.sample import Sample
 from data_engine.sources import (EMODB_DEV_SPEAKERS, SOURCES, assign_splits, emodb_split,
-                                 open_source, safe_join, split_overlap)
+                                 open_source, split_overlap)
+from affectllm.io.files import safe_join
 from data_engine.sources.labels import parse_aus
 
 

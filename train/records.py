@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from affectllm.errors import InputError
+from affectllm.io import jsonl
 
 log = logging.getLogger(__name__)
 
@@ -46,17 +47,10 @@ def read_records(path: str | os.PathLike, kind: str = "sft") -> list[dict]:
     """All records of a JSONL file; a bad line raises with file and line number."""
     p = records_file(path, kind)
     out: list[dict] = []
-    with p.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(f"{p}:{n}", f"not valid JSON ({e.msg})") from None
-            if not isinstance(rec, dict) or not isinstance(rec.get("messages"), list):
-                raise InputError(f"{p}:{n}", "a record is a JSON object with a 'messages' list")
-            out.append(rec)
+    for n, rec, _ in jsonl.iter_lines(p, torn="raise"):
+        if not isinstance(rec.get("messages"), list):
+            raise InputError(f"{p}:{n}", "a record is a JSON object with a 'messages' list")
+        out.append(rec)
     if not out:
         raise InputError(str(p), "holds no records")
     return out

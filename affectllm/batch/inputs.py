@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import csv
 import glob
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from affectllm.errors import InputError
+from affectllm.io import jsonl
 
 MANIFEST_SUFFIXES = (".csv", ".jsonl")
 COLUMNS = ("path", "text", "id")
@@ -80,21 +80,12 @@ def _files_under(folder: Path) -> list[Path]:
 
 def _manifest_rows(path: Path) -> list[BatchInput]:
     """Items of one manifest; bad rows become error items naming ``path`` and the line."""
-    from data_engine.sources.base import safe_join
+    from affectllm.io.files import safe_join
 
     rows: list[tuple[int, dict | None, str | None]] = []  # (line, fields, problem)
     try:
         if path.suffix.lower() == ".jsonl":
-            with open(path, encoding="utf-8") as f:
-                for n, line in enumerate(f, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        rec = json.loads(line)
-                    except json.JSONDecodeError as e:
-                        rows.append((n, None, f"not valid JSON ({e.msg})"))
-                        continue
-                    rows.append((n, rec, None) if isinstance(rec, dict) else (n, None, "not a JSON object"))
+            rows += list(jsonl.iter_lines(path, torn="report"))
         else:
             with open(path, encoding="utf-8", newline="") as f:
                 reader = csv.reader(f)

@@ -31,7 +31,8 @@ from collections import Counter
 from pathlib import Path
 
 from affectllm.batch.inputs import BatchInput, expand_inputs
-from affectllm.batch.journal import Journal, Tail, journal_files, journal_path, read_rows
+from affectllm.batch.journal import journal_files, journal_path, read_rows
+from affectllm.io.jsonl import Journal, Tail
 from affectllm.errors import InputError
 
 FORMATS = ("jsonl", "csv", "parquet")
@@ -235,7 +236,7 @@ def run_batch(inputs: list[str], out: str | os.PathLike, fmt: str | None = None,
     t0 = time.monotonic()
     items = expand_inputs(list(inputs))
     mine = _prepare_outputs(out, fmt, rank, world, resume, overwrite)
-    with Journal(mine) as journal:
+    with Journal(mine, id_key=None) as journal:
         if journal.cut:
             print(f"batch: cut a torn last line ({journal.cut} bytes) from {mine}", file=sys.stderr)
         done = set(read_rows(journal_files(out, fmt))) if resume else set()
@@ -249,7 +250,7 @@ def run_batch(inputs: list[str], out: str | os.PathLike, fmt: str | None = None,
         try:
             for start in range(0, len(todo), batch_size):
                 rows = _explain(explainer, todo[start:start + batch_size], question, text)
-                journal.append(rows)
+                journal.extend(rows)
                 n_err += sum(bool(r["error"]) for r in rows)
                 bar.update(len(rows))
                 bar.set_postfix(errors=n_err, refresh=False)

@@ -1,7 +1,9 @@
-"""Atomic file and directory writes, and content hashing.
+"""Files, safely: atomic file and directory writes, content hashing, and path joins that stay inside a root.
 
 Every output affectllm writes goes through here so that a crash (or kill -9) never leaves a
-half-written file or cache folder that a later run would trust.
+half-written file or cache folder that a later run would trust; every path read from an
+untrusted manifest goes through :func:`safe_join`. Deliberately not here: JSON Lines
+(``affectllm.io.jsonl``) or decoding media (``affectllm.io.audio``, ``image``, ``text``).
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import json
 import os
 import shutil
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Iterator
+
+from affectllm.errors import InputError
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -91,3 +95,28 @@ def atomic_dir(final: str | os.PathLike) -> Iterator[Path]:
 def is_complete(folder: str | os.PathLike) -> bool:
     """True when ``folder`` was finished by :func:`atomic_dir`."""
     return (Path(folder) / "COMPLETE").is_file()
+
+def safe_join(root: str | os.PathLike, rel: str) -> Path:
+    """``root / rel`` resolved, refusing anything that would leave ``root``.
+
+    Raises :class:`InputError` for an empty or absolute path (POSIX, Windows drive, ``~``, URL),
+    and for one that resolves outside ``root`` through ``..`` or a symlink. Annotation files are
+    untrusted input: a manifest must not make us read (or later copy) ``/etc/passwd``.
+    """
+    rel = str(rel).strip()
+    if not rel:
+        raise InputError(rel, "empty path")
+    if "\x00" in rel:
+        raise InputError(rel, "path contains a NUL byte")
+    if "://" in rel:
+        raise InputError(rel, "a URL, not a path inside the dataset root")
+    norm = rel.replace("\\", "/")  # a Windows-written manifest: treat backslash as separator
+    if (PurePosixPath(norm).is_absolute() or PureWindowsPath(rel).drive
+            or PureWindowsPath(rel).is_absolute() or norm.startswith("~")):
+        raise InputError(rel, "absolute path; paths must be relative to the dataset root")
+    root_r = Path(root).resolve()
+    resolved = (root_r / norm).resolve()
+    if resolved != root_r and not resolved.is_relative_to(root_r):
+        how = "'..' leads" if ".." in PurePosixPath(norm).parts else "a symlink points"
+        raise InputError(rel, f"{how} outside the dataset root {root_r}")
+    return resolved

@@ -23,7 +23,7 @@ from typing import Any
 
 from affectllm.paths import data_root
 from data_engine.sample import Sample
-from data_engine.sources.base import Source, media_kind, safe_join
+from data_engine.sources.base import Source, media_kind
 from data_engine.sources.disfa import DISFASource
 from data_engine.sources.faces import AffectNetSource, FER2013Source, RAFDBSource
 from data_engine.sources.generic import ImageFolderSource, ManifestSource
@@ -71,4 +71,4 @@ def list_sources() -> dict[str, str]:
 
 
 __all__ = ["SOURCES", "Sample", "Source", "open_source", "list_sources", "assign_splits",
-           "emodb_split", "split_overlap", "safe_join", "media_kind", "EMODB_DEV_SPEAKERS"]
+           "emodb_split", "split_overlap", "media_kind", "EMODB_DEV_SPEAKERS"]

@@ -21,10 +21,12 @@ import io
 import json
 import logging
 import os
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 from typing import Any, Iterator
 
 from affectllm.errors import InputError
+from affectllm.io import jsonl
+from affectllm.io.files import safe_join
 from data_engine.sample import Sample
 
 log = logging.getLogger(__name__)
@@ -60,32 +62,6 @@ def media_kind(path: str | os.PathLike) -> str | None:
         if ext in exts:
             return kind
     return None
-
-
-def safe_join(root: str | os.PathLike, rel: str) -> Path:
-    """``root / rel`` resolved, refusing anything that would leave ``root``.
-
-    Raises :class:`InputError` for an empty or absolute path (POSIX, Windows drive, ``~``, URL),
-    and for one that resolves outside ``root`` through ``..`` or a symlink. Annotation files are
-    untrusted input: a manifest must not make us read (or later copy) ``/etc/passwd``.
-    """
-    rel = str(rel).strip()
-    if not rel:
-        raise InputError(rel, "empty path")
-    if "\x00" in rel:
-        raise InputError(rel, "path contains a NUL byte")
-    if "://" in rel:
-        raise InputError(rel, "a URL, not a path inside the dataset root")
-    norm = rel.replace("\\", "/")  # a Windows-written manifest: treat backslash as separator
-    if (PurePosixPath(norm).is_absolute() or PureWindowsPath(rel).drive
-            or PureWindowsPath(rel).is_absolute() or norm.startswith("~")):
-        raise InputError(rel, "absolute path; paths must be relative to the dataset root")
-    root_r = Path(root).resolve()
-    resolved = (root_r / norm).resolve()
-    if resolved != root_r and not resolved.is_relative_to(root_r):
-        how = "'..' leads" if ".." in PurePosixPath(norm).parts else "a symlink points"
-        raise InputError(rel, f"{how} outside the dataset root {root_r}")
-    return resolved
 
 
 class Source:
@@ -244,18 +220,10 @@ class Source:
     def read_jsonl(self, file: str | os.PathLike) -> Iterator[tuple[int, dict]]:
         """Objects of a JSON Lines file as ``(line number, dict)``; bad lines are reported."""
         file = Path(file)
-        with open(file, "rb") as f:
-            for n, raw in enumerate(f, 1):
-                if not raw.strip():
-                    continue
-                try:
-                    obj = json.loads(raw.decode("utf-8-sig" if n == 1 else "utf-8"))
-                except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                    self.problem(file, n, f"not valid JSON: {e}")
-                    continue
-                if not isinstance(obj, dict):
-                    self.problem(file, n, f"expected a JSON object, got {type(obj).__name__}")
-                    continue
+        for n, obj, problem in jsonl.iter_lines(file, torn="report"):
+            if problem:
+                self.problem(file, n, problem)
+            else:
                 yield n, obj
 
     def read_json_items(self, file: str | os.PathLike) -> Iterator[tuple[int, dict]]:

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from data_engine.sample import Sample
-from data_engine.sources.base import SPLIT_ALIASES, Source, normalize_split, safe_join
+from affectllm.io.files import safe_join
+from data_engine.sources.base import SPLIT_ALIASES, Source, normalize_split
 from data_engine.sources.labels import map_labels, parse_aus
 from affectllm.errors import InputError
 

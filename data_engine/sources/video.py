@@ -27,7 +27,8 @@ from typing import Any, Iterator
 
 from affectllm.errors import InputError
 from data_engine.sample import Sample
-from data_engine.sources.base import MEDIA_EXTENSIONS, Source, normalize_split, safe_join
+from affectllm.io.files import safe_join
+from data_engine.sources.base import MEDIA_EXTENSIONS, Source, normalize_split
 from data_engine.sources.labels import label_flags
 
 MELD_NAMES = {"neutral": "neutral", "joy": "happiness", "sadness": "sadness", "anger": "anger",
