@@ -1,20 +1,21 @@
 """The single inference entry point: ``Explainer(model).explain(inputs, ...)``.
 
-Used by the CLI (``affectllm explain``), the batch job, eval and the UI. For each input it
-perceives (cached), builds the prompt (``prompting``), writes the rationale with section-guided
-generation and scores the taxonomy's labels in one batched pass (``guided``), then parses the
-result with the project's one parser (``parsing.parse``).
+Used by the CLI (``affectllm explain``), the batch job, eval and the UI; ``from affectllm import
+Explainer`` is the public Python API (``results_to_frame`` gives a DataFrame). For each input it
+perceives (cached), builds the prompt (``explanation.prompt``), writes the rationale with section-guided
+generation and scores the taxonomy's labels in one batched pass (``generation.guided``), then parses the
+result with the project's one parser (``explanation.parse.parse``).
 
 An Explainer owns its model for inference: unless ``merge_lora=False`` it folds the LoRA deltas
 into the base weights and, on CPU, stores the linear weights as ``cpu_weights`` (default: the
 model config's ``llm.cpu_weights``, float16; ``affectllm.model.cpu_packing``), after which the model
 can no longer be trained or saved.
 
-Guards: text evidence is cut to ``max_text_chars``; prompts over ``config.llm.max_prompt_tokens``
+Guards: text evidence is cut to ``io.text.MAX_TEXT_CHARS``; prompts over ``config.llm.max_prompt_tokens``
 are refused for that item; each generate call has a time limit. A failing item gets a result
 with ``error`` set and the batch goes on.
 
-Deliberately not here: decoding, encoders (``perception``), answer parsing (``parsing``).
+Deliberately not here: decoding, encoders (``perception``), answer parsing (``explanation.parse``).
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ from dataclasses import dataclass, field
 import torch
 
 from affectllm.errors import InputError
+from affectllm.io.text import MAX_TEXT_CHARS
 from affectllm.perception.observations import Observations
 from affectllm.explanation.parse import Explanation, parse
-from affectllm.perception.pipeline import Item, Perception
+from affectllm.io.item import Item, to_item
+from affectllm.perception.pipeline import Perception
 from affectllm.explanation.format import ANSWER_PREFIX, ANSWER_SUFFIX, RESPONSE_PREFIX
 from affectllm.explanation.prompt import build_messages, render_prompt, soft_modalities, wants_text
 
-MAX_TEXT_CHARS = 4000  # words beyond this add nothing a 135M model can use; longer text is cut, with a note
 
 
 @dataclass
@@ -49,6 +51,14 @@ class ExplainResult:
     @property
     def emotion(self) -> str | None:
         return self.explanation.emotion if self.explanation else None
+
+    def au_intensities(self, evidence: dict | None = None) -> dict[str, float]:
+        """AU -> FACS-like intensity (0-5) of the main face ({} without one). ``evidence``: this
+        result's ``to_dict()["evidence"]`` when the caller already has it."""
+        if evidence is None:
+            evidence = self.observations.to_dict() if self.observations else {}
+        faces = (evidence or {}).get("faces") or []
+        return {a["au"]: a["intensity"] for a in faces[0]["aus"]} if faces else {}
 
     def to_dict(self) -> dict:
         ex, obs = self.explanation, self.observations
@@ -70,6 +80,26 @@ class ExplainResult:
             "warnings": self.warnings,
             "error": self.error,
         }
+
+
+def results_to_frame(results: Sequence[ExplainResult]):
+    """A pandas DataFrame of many results, one row per input (as py-feat's ``Fex`` gives its users).
+
+    Columns: ``id``, ``emotion``, one probability column per label (the label's name, in
+    taxonomy order as first seen), one intensity column per AU seen on a main face (``AU01``,
+    ``AU12``, ...; NaN where that input shows no face or no such AU), and ``error``.
+    """
+    import pandas as pd
+
+    rows, labels, aus = [], {}, set()
+    for r in results:
+        probs = r.explanation.probabilities if r.explanation else {}
+        au = {f"AU{int(k[2:]):02d}": v for k, v in r.au_intensities().items()}
+        labels.update(dict.fromkeys(probs))
+        aus |= set(au)
+        rows.append({"id": r.id, "emotion": r.emotion, **probs, **au, "error": r.error})
+    columns = ["id", "emotion", *labels, *sorted(aus), "error"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def evidence_anchors(obs: Observations, evidence: dict, max_aus: int = 4) -> list[str]:
@@ -101,11 +131,7 @@ def citable_aus(obs: Observations) -> list[str]:
 
 
 def _as_item(x, text: str | None = None) -> Item | Observations:
-    if isinstance(x, (Item, Observations)):
-        return x
-    if isinstance(x, dict):
-        return Item(**x)
-    return Item.from_path(x, text=text) if x is not None else Item(id="text", text=text)
+    return x if isinstance(x, Observations) else to_item(x, text=text)
 
 
 class Explainer:
@@ -136,9 +162,13 @@ class Explainer:
 
     @classmethod
     def from_name(cls, name: str | None = None, **kw) -> Explainer:
+        """An Explainer over the model a user names (``affectllm-mini``, ``base``, a saved folder,
+        a transformers LM; None: the default), see ``affectllm.model.builder``."""
         from affectllm.model.builder import load_model
 
         return cls(load_model(name), **kw)
+
+    from_pretrained = from_name  # the name Hugging Face users reach for first
 
     # -- public API ---------------------------------------------------------------------------
     def explain(self, inputs, question: str | None = None, history: list[dict] | None = None,
@@ -240,7 +270,8 @@ class Explainer:
 
     def _generate_group(self, todo, guided: bool) -> None:
         from affectllm.generation.batch_cache import BatchCache
-        from affectllm.generation.guided import PromptCache, generate_rationales, score_labels
+        from affectllm.generation.guided import generate_rationales, score_labels
+        from affectllm.generation.prompt_cache import PromptCache
         from affectllm.knowledge.taxonomy import get_taxonomy
 
         if todo:
@@ -270,7 +301,8 @@ class Explainer:
                                    batch_llm_s=t_total)
 
     def _stream(self, item, question, history) -> Iterator[str | ExplainResult]:
-        from affectllm.generation.guided import PromptCache, score_labels, stream_rationale
+        from affectllm.generation.guided import score_labels, stream_rationale
+        from affectllm.generation.prompt_cache import PromptCache
         from affectllm.knowledge.taxonomy import get_taxonomy
 
         res, prep = self._prepare(item, question, history)

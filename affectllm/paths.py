@@ -12,6 +12,9 @@ import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Files shipped inside the package (the trained adapters, calibration, the voice classifier): one
+# anchor, so no module's place in the wings decides where they are found.
+ASSETS = Path(__file__).resolve().parent / "assets"
 
 
 def home() -> Path:

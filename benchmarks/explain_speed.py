@@ -47,7 +47,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     from affectllm.inference import Explainer
     from affectllm.paths import data_root
-    from affectllm.perception.pipeline import Item
+    from affectllm.io.item import Item
 
     image = args.image or str(data_root(required=True) / "faces_demo" / "happy-baby.jpeg")
     lines = [f"# explain speed ({time.strftime('%Y-%m-%d %H:%M')}), {platform.machine()}, {os.cpu_count()} CPUs, "

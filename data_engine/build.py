@@ -37,7 +37,7 @@ from typing import Callable, Mapping
 from affectllm.errors import InputError
 from affectllm.io.files import atomic_write_json, atomic_write_text
 from affectllm.perception.observations import Observations
-from affectllm.knowledge.taxonomy import get_taxonomy, resolve_concept
+from affectllm.knowledge.taxonomy import get_taxonomy, resolve_concept, resolve_labels
 from affectllm.io import jsonl
 from data_engine import export
 from data_engine.cot import write_rationale
@@ -66,15 +66,13 @@ def default_perceive(voice_scores: dict[str, dict[str, float]] | None = None, **
     --oof``), so training records show it as fallible as it is on unheard voices. The returned
     callable carries ``feature_tag``, which names the encoders in feature-cache keys.
     """
-    from affectllm.perception.pipeline import PIPELINE_VERSION, Item, Perception
+    from affectllm.perception.pipeline import PIPELINE_VERSION, Perception
 
     perception = Perception(**options)
     voice_scores = voice_scores or {}
 
     def perceive(sample: Sample) -> Observations:
-        item = Item(id=sample.id, text=sample.text, meta=dict(sample.meta),
-                    **{k: v for k, v in sample.media.items()})
-        obs = perception.perceive(item)
+        obs = perception.perceive(sample.to_item())
         if sample.id in voice_scores and obs.audio is not None and obs.audio.expression:
             obs.audio.expression = dict(voice_scores[sample.id])
         return obs
@@ -128,16 +126,6 @@ def taxonomy_for(sample: Sample, override: str | None = None) -> str | None:
     return None
 
 
-def map_labels(labels: list[str], taxonomy: str) -> list[str]:
-    """Dataset labels as labels of ``taxonomy`` (unmappable ones dropped, order and uniqueness kept)."""
-    out = []
-    for lab in labels:
-        m = resolve_concept(lab, taxonomy)
-        if m is not None and m not in out:
-            out.append(m)
-    return out
-
-
 def assign(samples: list[Sample], seed: int) -> tuple[list[Sample], str]:
     """Samples with splits set, and what they were split by (see module docstring)."""
     from data_engine.sources import assign_splits
@@ -180,7 +168,7 @@ def make_record(sample: Sample, perceive: Perceive, *, seed: int, taxonomy: str 
     if not sample.labels:
         raise Rejected("label", ["label: unlabelled item"])
     tax = taxonomy_for(sample, taxonomy)
-    labels = map_labels(sample.labels, tax) if tax else []
+    labels = resolve_labels(sample.labels, tax) if tax else []
     if not labels or labels[0] != resolve_concept(sample.labels[0], tax):
         raise Rejected("label", [f"label: {sample.labels[0]!r} is in no taxonomy used here"
                                  + (f" ({tax})" if tax else "")])

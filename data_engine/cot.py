@@ -13,7 +13,7 @@ not its number, since every "AU<n>" counts as cited for the parser, rewards and 
 back the label the text says so ("the face shows few cues", "the words carry it"). ``verify``
 checks every record against these rules.
 
-Deliberately not here: choosing the label (the dataset's), the answer format (``parsing``), the
+Deliberately not here: choosing the label (the dataset's), the answer format (``explanation.format``, ``explanation.parse``), the
 checks (``verify``) and the evidence arithmetic (``evidence``).
 """
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 from affectllm.knowledge.emfacs import EMFACS_PROTOTYPES, PROSODY_CUES, match_prototypes, prototype_aus
 from affectllm.perception.observations import AUObs, Observations
-from affectllm.knowledge.taxonomy import Taxonomy, get_taxonomy, label_mentions, normalize_label, resolve_concept
+from affectllm.knowledge.taxonomy import (Taxonomy, fold_scores, get_taxonomy, label_mentions, normalize_label,
+                                         resolve_concept)
 
 # Affect-laden words that are not emotion *names* (so ``affectllm.knowledge.synonyms`` leaves them out on
 # purpose) but that rationales may cite as salient: the concept each usually signals. Small and
@@ -123,11 +124,7 @@ def _face(ev: Evidence, obs: Observations) -> None:
 
 def _ranked(expression: dict[str, float], tax: Taxonomy) -> tuple[list, list]:
     """A classifier's scores as (taxonomy label, prob) and (its own name, prob), best first."""
-    probs: dict[str, float] = {}
-    for name, p in expression.items():
-        lab = normalize_label(name, tax)
-        if lab is not None:
-            probs[lab] = probs.get(lab, 0.0) + float(p)
+    probs = fold_scores(expression, tax)
     return (sorted(probs.items(), key=lambda kv: -kv[1]),
             sorted(((k, float(v)) for k, v in expression.items()), key=lambda kv: -kv[1]))
 

@@ -38,7 +38,7 @@ N_EXAMPLES = 3
 def sft_record(sample: Sample, obs: Observations, assistant: str, *, labels: list[str], taxonomy: str,
                evidence: Mapping[str, str] | None = None, features: dict[str, str] | None = None,
                meta: dict | None = None) -> dict:
-    """The SFT chat record of one item (messages from ``prompting.build_messages`` + the answer)."""
+    """The SFT chat record of one item (messages from ``explanation.prompt.build_messages`` + the answer)."""
     messages = build_messages(obs, taxonomy=taxonomy, evidence=evidence)
     messages.append({"role": "assistant", "content": assistant})
     return {

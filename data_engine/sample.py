@@ -71,6 +71,12 @@ class Sample:
         changes.setdefault("media", dict(self.media))
         return dataclasses.replace(self, **changes)
 
+    def to_item(self):
+        """The perception :class:`affectllm.io.item.Item` of this sample (its media, text and meta)."""
+        from affectllm.io.item import Item
+
+        return Item(id=self.id, text=self.text, meta=dict(self.meta), **dict(self.media))
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable dict (what JSONL exports and caches store)."""
         return dataclasses.asdict(self)

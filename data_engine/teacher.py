@@ -8,7 +8,7 @@ A *generator* is any callable ``messages -> text``:
 - anything else, e.g. the current affectllm model wrapped as a function (self-improvement).
 
 :class:`Rewriter` runs Facial-R1's scheme: ask for a rewrite, re-render it through the one
-renderer (``parsing.format_explanation``), verify it against the evidence (``verify``), and on
+renderer (``explanation.parse.format_explanation``), verify it against the evidence (``verify``), and on
 failure ask again with the failure reasons as feedback, up to ``k`` times; a rewrite that never
 passes is dropped (the record keeps its verified template unless ``strict``). With ``rewards``
 (``train.rewards.REWARDS``-style functions) a rewrite must also reach each reward's threshold.

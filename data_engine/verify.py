@@ -4,7 +4,7 @@
 Each reason starts with a category (``format:``, ``label:``, ``au:``, ``intensity:``, ``prosody:``,
 ``classifier:``, ``number:``, ``quote:``, ``record:``) so build reports can count them. The checks:
 
-- format: the assistant turn starts with ``prompting.RESPONSE_PREFIX`` and the one parser
+- format: the assistant turn starts with ``explanation.format.RESPONSE_PREFIX`` and the one parser
   (``affectllm.explanation.parse.parse``) reads it as well-formed with no issue flagged;
 - label: the answer and the conclusion name the gold label (after synonym mapping);
 - au / intensity: every AU cited (by number, as the parser sees them, or by FACS name) is active in

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from affectllm.knowledge.emfacs import match_prototypes
-from affectllm.knowledge.taxonomy import get_taxonomy, normalize_label, resolve_concept
+from affectllm.knowledge.taxonomy import fold_scores, get_taxonomy, resolve_concept
 from eval.generate import Perceived, base_record, error_record, gold_labels, open_predictions
 
 FACE_BASELINES = ("fer", "prototype")
@@ -58,11 +58,7 @@ def majority_record(sample, taxonomy: str, prior: dict[str, float], prior_from: 
 def classifier_probabilities(expression: dict[str, float], taxonomy: str) -> dict[str, float]:
     """A classifier's class scores (FER's, the voice classifier's) summed per taxonomy label and
     renormalised over the mapped mass."""
-    out: dict[str, float] = {}
-    for name, p in expression.items():
-        lab = normalize_label(name, taxonomy)
-        if lab is not None:
-            out[lab] = out.get(lab, 0.0) + float(p)
+    out = fold_scores(expression, taxonomy)
     total = sum(out.values())
     if total <= 0:
         return {}

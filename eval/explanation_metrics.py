@@ -14,29 +14,16 @@ Deliberately not here: label metrics (``eval.metrics``) and parsing (``affectllm
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from affectllm.knowledge.facs import PRESENCE_THRESHOLD, au_key
-
-AUCollection = Iterable[str | int] | Mapping[str, float] | None
+from affectllm.knowledge.facs import AUCollection, au_key, au_set
 
 
 def _div(a: float, b: float) -> float:
     return float(a) / float(b) if b else 0.0
-
-
-def au_set(aus: AUCollection) -> set[str]:
-    """Normalised AU keys of a collection (see module docstring); None is the empty set."""
-    if aus is None:
-        return set()
-    if isinstance(aus, str):
-        aus = [a for a in re.split(r"[,;\s]+", aus) if a]
-    if isinstance(aus, Mapping):
-        return {au_key(k) for k, v in aus.items() if v is not None and float(v) >= PRESENCE_THRESHOLD}
-    return {au_key(a) for a in aus}
 
 
 def _pairs(gold: Sequence[AUCollection], pred: Sequence[AUCollection]) -> list[tuple[set[str], set[str]]]:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from affectllm.errors import InputError
 from affectllm.perception.observations import Observations
-from affectllm.knowledge.taxonomy import get_taxonomy, resolve_concept
+from affectllm.knowledge.taxonomy import get_taxonomy, resolve_labels
 from affectllm.io import jsonl
 
 log = logging.getLogger(__name__)
@@ -43,21 +43,14 @@ DROPPABLE = ("face", "audio", "text")
 
 def gold_labels(sample, taxonomy: str) -> list[str]:
     """A sample's labels as labels of ``taxonomy`` (unmappable ones dropped, order kept)."""
-    out: list[str] = []
-    for lab in getattr(sample, "labels", None) or []:
-        m = resolve_concept(lab, taxonomy)
-        if m is not None and m not in out:
-            out.append(m)
-    return out
+    return resolve_labels(getattr(sample, "labels", None), taxonomy)
 
 
 def to_item(sample):
     """The perception :class:`Item` of a data_engine ``Sample`` (an Item is returned unchanged)."""
-    from affectllm.perception.pipeline import Item
+    from affectllm.io.item import Item
 
-    if isinstance(sample, Item):
-        return sample
-    return Item(id=sample.id, text=sample.text, meta=dict(sample.meta), **dict(sample.media))
+    return sample if isinstance(sample, Item) else sample.to_item()
 
 
 def perceive(samples: Sequence, perceiver: Callable, store: dict[str, Perceived] | None = None,

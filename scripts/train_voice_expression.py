@@ -34,7 +34,8 @@ C_GRID = (0.003, 0.01, 0.03, 0.1, 0.3)
 def features(samples) -> np.ndarray:
     from tqdm import tqdm
 
-    from affectllm.perception.pipeline import Item, Perception
+    from affectllm.io.item import Item
+    from affectllm.perception.pipeline import Perception
 
     perception = Perception(modalities=("audio",), whisper_name=ENCODER, transcribe=False, voice_model=None)
     rows = []

@@ -14,7 +14,14 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
+
+# Tests live in folders mirroring the packages (tests/affectllm/<wing>/, tests/data_engine/, ...)
+# and are imported with --import-mode=importlib, so same-named files do not clash and no test
+# folder shadows the real data_engine/train/eval packages; the shared helpers (_tiny_model,
+# _train_data, data_fakes, ...) stay here and are importable from every folder.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pytest  # noqa: E402
 

@@ -6,9 +6,11 @@ tests run without perception models. Never import this outside tests.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
 import time
+from pathlib import Path
 
 from affectllm.knowledge.facs import AU_NAMES
 from affectllm.perception.observations import AUObs, AudioObs, FaceObs, Observations
@@ -57,3 +59,27 @@ def fake_perceive(sample) -> Observations:
     if "audio" in sample.media:
         obs.audio = AudioObs(duration_s=2.0, descriptors=dict(LABEL_VOICE.get(label, LABEL_VOICE["neutral"])))
     return obs
+
+
+LABELS = ["happiness", "sadness", "anger", "surprise", "fear", "disgust", "neutral"]
+
+
+def make_manifest(root: Path, n: int = 28) -> str:
+    """A manifest of fake media (never decoded): images, clips and texts over 6 speakers."""
+    rows = []
+    for i in range(n):
+        kind = ("jpg", "wav", "txt")[i % 3]
+        row = {"label": LABELS[i % len(LABELS)], "speaker": f"p{i % 6}", "id": f"item{i:02d}"}
+        if kind == "txt":
+            row["text"] = f"I feel {row['label']} about item {i}"
+        else:
+            (root / f"m{i}.{kind}").write_bytes(b"not decoded")
+            row["path"] = f"m{i}.{kind}"
+        rows.append(row)
+    rows.append({"path": "m0.jpg", "label": "", "speaker": "p1", "id": "unlabelled"})
+    rows.append({"path": "gone.jpg", "label": "anger", "speaker": "p2", "id": "missing"})
+    with open(root / "data.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, ["id", "path", "text", "label", "speaker"])
+        w.writeheader()
+        w.writerows(rows)
+    return f"manifest:{root / 'data.csv'}"

@@ -143,7 +143,7 @@ def test_chat_bad_upload_says_why_and_keeps_the_conversation(server, tmp_path):
 
 
 def test_notes_say_when_face_or_voice_is_missing():
-    from affectllm.perception.pipeline import Item
+    from affectllm.io.item import Item
 
     obs = Observations(file="/x/pic.jpg")
     assert any("No face was found in pic.jpg" in n for n in notes(obs, item=Item("pic", image="/x/pic.jpg")))

@@ -37,8 +37,8 @@ from typing import Any
 
 from affectllm.explanation.format import THINK_CLOSE, THINK_OPEN
 from affectllm.explanation.parse import Explanation, parse
+from affectllm.knowledge.facs import au_set
 from affectllm.knowledge.taxonomy import DEFAULT_TAXONOMY, get_taxonomy, normalize_label, same_quadrant
-from eval.explanation_metrics import au_set
 
 LENGTH_BUDGET = 200  # words
 HALLUCINATION_PENALTY = 0.25  # per cited AU absent from the evidence

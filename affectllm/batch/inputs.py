@@ -43,31 +43,14 @@ class BatchInput:
 
     def item(self, default_text: str | None = None):
         """The pipeline :class:`Item` (routed by content); raises InputError for a bad file."""
-        from affectllm.perception.pipeline import Item
+        from affectllm.io.item import Item, to_item
 
         if self.error:
             raise InputError(self.id, self.error)
         text = self.text if self.text is not None else default_text
         if self.path is None:
-            if not text:
-                raise InputError(self.id, "neither a file nor text")
-            return Item(id=self.id, text=text)
-        item = Item.from_path(self.path, text=text)
-        if item.main_file is None:  # routed to text by content: was it meant to be a picture or a clip?
-            media = media_kind_of_name(self.path)
-            if media:
-                raise InputError(self.path, f"named like {media} file ({Path(self.path).suffix}) but the "
-                                            "content is text; rename it .txt to explain it as words")
-        item.id = self.id
-        return item
-
-
-def media_kind_of_name(path: str) -> str | None:
-    """"an image" / "an audio" / "a video" when the file name says so (by extension), else None."""
-    import mimetypes
-
-    kind = (mimetypes.guess_type(path)[0] or "").split("/")[0]
-    return {"image": "an image", "audio": "an audio", "video": "a video"}.get(kind)
+            return to_item(None, text=text or None, id=self.id)
+        return Item.from_path(self.path, text=text, id=self.id)  # a listed path is a path, never words
 
 
 def _files_under(folder: Path) -> list[Path]:

@@ -11,12 +11,12 @@ intensities) and ``flags`` (perception caveats: ``silent``, ``too_short``, ``no_
 item that cannot be explained gets a row with ``error`` set and the job goes on.
 
 Durability: rows are appended to a JSONL journal one batch at a time (flush + fsync, see
-``batch_journal``); ``--resume`` continues an interrupted run, ``kill -9`` included, with no
+``affectllm.batch.journal``); ``--resume`` continues an interrupted run, ``kill -9`` included, with no
 duplicate and no missing row. CSV and Parquet are written from the journal at the end, atomically.
 Under ``accelerate launch`` / ``torchrun`` (``RANK``, ``WORLD_SIZE``) rank ``i`` explains items
 ``i::N`` into its own shard journal, and rank 0 waits for all of them and merges in input order.
 
-Deliberately not here: listing inputs (``batch_inputs``), perception, prompting and decoding
+Deliberately not here: listing inputs (``affectllm.batch.inputs``), perception, prompting and decoding
 (all in ``affectllm.inference.Explainer``, batched by ``--batch-size``).
 """
 
@@ -44,8 +44,7 @@ def result_row(res) -> dict:
     """One output row from an :class:`ExplainResult` (also what the app's API returns)."""
     d = res.to_dict()
     ev = d.get("evidence") or {}
-    faces = ev.get("faces") or []
-    d["aus"] = {a["au"]: a["intensity"] for a in faces[0]["aus"]} if faces else {}
+    d["aus"] = res.au_intensities(ev)
     d["flags"] = evidence_flags(ev)
     return {**{k: d.get(k) for k in ROW_FIRST}, **{k: v for k, v in d.items() if k not in ROW_FIRST}}
 

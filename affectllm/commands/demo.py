@@ -44,7 +44,7 @@ def run(args) -> int:
             return code
     from affectllm.io.files import atomic_write_bytes, atomic_write_text
     from affectllm.inference import Explainer
-    from affectllm.perception.pipeline import Item
+    from affectllm.io.item import Item
     from affectllm.model.builder import default_model_name
 
     data = data_root()

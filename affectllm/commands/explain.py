@@ -44,7 +44,7 @@ def _print_human(d: dict) -> None:
 
 def run(args) -> int:
     from affectllm.inference import Explainer
-    from affectllm.perception.pipeline import Item
+    from affectllm.io.item import Item, to_item
 
     if not args.files and not args.text:
         print("affectllm explain: give at least one file or --text", file=sys.stderr)
@@ -58,7 +58,7 @@ def run(args) -> int:
         except Exception as e:  # noqa: BLE001 - a bad file becomes that item's error, the others go on
             inputs.append({"id": f, "text": None, "meta": {"error": str(e)}})
     if not args.files:
-        inputs.append(Item(id="text", text=args.text))
+        inputs.append(to_item(None, text=args.text))
     if args.stream and len(inputs) == 1:
         result = None
         for piece in explainer.explain(inputs[0], question=args.question, stream=True):

@@ -166,7 +166,7 @@ def _conclusion_label(conclusion: str, tax: Taxonomy) -> str | None:
 def parse(text: str | None, taxonomy: str | Taxonomy | None = None, *, prefix: str = "") -> Explanation:
     """Read one completion into an :class:`Explanation` (never raises on malformed text).
 
-    ``prefix``: text the generation continued from (``prompting.RESPONSE_PREFIX``,
+    ``prefix``: text the generation continued from (``explanation.format.RESPONSE_PREFIX``,
     ``"<think>\nObservations:"``); it is put in front unless ``text`` already starts with it.
     """
     tax = get_taxonomy(taxonomy)

@@ -6,7 +6,7 @@ textualised observations), or both. The text path is what makes a 135M LLM usefu
 training; soft tokens add what words cannot carry once the projectors are trained.
 
 Deliberately not here: tokenisation and placeholder expansion (``model.AffectLLM``), and the
-answer format itself (``parsing``, which owns ``FORMAT_INSTRUCTIONS``).
+answer format itself (``explanation.format``; ``explanation.parse`` owns ``FORMAT_INSTRUCTIONS``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def system_prompt(taxonomy: str | None = None) -> str:
 
     Kept short on purpose: a 135M model copies long format descriptions into its answer
     instead of following them; the format itself is enforced by section-guided generation
-    (``guided``) and taught by the training data.
+    (``generation.guided``) and taught by the training data.
     """
     return _SYSTEM.format(labels=", ".join(get_taxonomy(taxonomy).labels))
 

@@ -9,7 +9,7 @@ the prompt's evidence ("AU2", "AU 2", "AU6+2"), or end a number that is only the
 allowed one ("AU1" when only AU12 is allowed). Other tokens are untouched, so decoding away from
 AU references is exactly as before.
 
-The parser's citation grammar (``parsing.cited_aus``) is wider ("action unit 12", "AUs 6 and
+The parser's citation grammar (``explanation.parse.cited_aus``) is wider ("action unit 12", "AUs 6 and
 12"); the forms guarded here are the ones models write after "AU".
 """
 

@@ -21,7 +21,8 @@ from __future__ import annotations
 from affectllm.io.audio import MAX_AUDIO_SECONDS, AudioInfo, decode_audio, load_audio
 from affectllm.io.image import MAX_PIXELS, MIN_SIDE, ensure_rgb, load_image, to_rgb_array
 from affectllm.io.sniff import MAX_FILE_BYTES, detect_kind
-from affectllm.io.text import MAX_TEXT_CHARS, read_text
+from affectllm.io.text import MAX_READ_CHARS, MAX_TEXT_CHARS, read_text
 
 __all__ = ["detect_kind", "load_image", "to_rgb_array", "ensure_rgb", "load_audio", "decode_audio", "AudioInfo",
-           "read_text", "MAX_PIXELS", "MIN_SIDE", "MAX_FILE_BYTES", "MAX_AUDIO_SECONDS", "MAX_TEXT_CHARS"]
+           "read_text", "MAX_PIXELS", "MIN_SIDE", "MAX_FILE_BYTES", "MAX_AUDIO_SECONDS", "MAX_TEXT_CHARS",
+           "MAX_READ_CHARS"]

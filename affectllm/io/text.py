@@ -8,10 +8,15 @@ import os
 from affectllm.errors import InputError
 from affectllm.io.sniff import SNIFF_BYTES, _check_file
 
-MAX_TEXT_CHARS = 20_000  # far beyond what a 135M LLM reads; longer text is cut and flagged
+# The one text limit: words beyond this add nothing a 135M model can use. The Explainer cuts the
+# evidence text to it, with a warning naming the item (affectllm.inference).
+MAX_TEXT_CHARS = 4000
+# How much of a text input is decoded at all (a guard against huge files, not the prompt limit):
+# reading stops here and flags "truncated"; the prompt cut to MAX_TEXT_CHARS comes later.
+MAX_READ_CHARS = 5 * MAX_TEXT_CHARS
 
 
-def read_text(path_or_str, max_chars: int = MAX_TEXT_CHARS) -> tuple[str, list[str]]:
+def read_text(path_or_str, max_chars: int = MAX_READ_CHARS) -> tuple[str, list[str]]:
     """Text from a file path (``Path``, or a ``str`` naming an existing file), bytes, or a string.
 
     Returns ``(text, flags)``; flags holds ``"truncated"`` when the text was cut to ``max_chars``

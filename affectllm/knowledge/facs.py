@@ -7,6 +7,9 @@ The full tables (muscles, EMFACS prototypes) are read by ``affectllm.knowledge.e
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Mapping
+
 # Standard FACS names (Ekman, Friesen & Hager 2002) of the AUs we estimate from landmarks.
 AU_NAMES: dict[str, str] = {
     "AU1": "inner brow raiser",
@@ -57,3 +60,19 @@ def intensity_letter(intensity: float) -> str | None:
         return None
     idx = min(int(intensity - PRESENCE_THRESHOLD), 4)
     return INTENSITY_LETTERS[idx]
+
+
+# A set of AUs as callers hold them: spellings ("AU12", "au 12", 12), a comma/space separated
+# string, or {AU: intensity} where an AU counts when its intensity reaches PRESENCE_THRESHOLD.
+AUCollection = Iterable[str | int] | Mapping[str, float] | str | None
+
+
+def au_set(aus: AUCollection) -> set[str]:
+    """Normalised AU keys of a collection (spellings, a separated string, or {AU: intensity} above PRESENCE_THRESHOLD); None is the empty set."""
+    if aus is None:
+        return set()
+    if isinstance(aus, str):
+        aus = [a for a in re.split(r"[,;\s]+", aus) if a]
+    if isinstance(aus, Mapping):
+        return {au_key(k) for k, v in aus.items() if v is not None and float(v) >= PRESENCE_THRESHOLD}
+    return {au_key(a) for a in aus}

@@ -95,6 +95,30 @@ def resolve_concept(concept: str, taxonomy: str | Taxonomy | None = None) -> str
     return None
 
 
+def resolve_labels(labels, taxonomy: str | Taxonomy | None = None) -> list[str]:
+    """Dataset labels as labels of ``taxonomy`` (unmappable ones dropped, order and uniqueness kept)."""
+    out: list[str] = []
+    for lab in labels or []:
+        m = resolve_concept(lab, taxonomy)
+        if m is not None and m not in out:
+            out.append(m)
+    return out
+
+
+def fold_scores(scores: dict[str, float], taxonomy: str | Taxonomy | None = None) -> dict[str, float]:
+    """A classifier's class scores (FER's, the voice classifier's) summed per taxonomy label.
+
+    Class names go through :func:`normalize_label` ("happy" -> happiness); names the taxonomy
+    cannot hold are dropped, so the result may sum to less than the input. Keys in first-mapped order.
+    """
+    out: dict[str, float] = {}
+    for name, p in scores.items():
+        lab = normalize_label(name, taxonomy)
+        if lab is not None:
+            out[lab] = out.get(lab, 0.0) + float(p)
+    return out
+
+
 # ---- finding label words in text -------------------------------------------------------------
 
 # Words that negate a label mentioned within the next few words of the same clause

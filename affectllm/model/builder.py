@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from affectllm.paths import REPO_ROOT
+from affectllm.paths import ASSETS, REPO_ROOT
 
-SHIPPED = {"affectllm-mini": Path(__file__).resolve().parent / "assets" / "affectllm-mini"}
+SHIPPED = {"affectllm-mini": ASSETS / "affectllm-mini"}
 BASE_ALIASES = {"base", "smollm2-135m-instruct"}
 
 

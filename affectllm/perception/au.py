@@ -49,10 +49,6 @@ LIP_UP_OUT, LIP_UP_IN, LIP_LO_IN, LIP_LO_OUT = 0, 13, 14, 17
 SUBNASALE, NOSE_TIP, CHIN = 2, 1, 152
 
 
-def _y(p, i):
-    return p[i, 1]
-
-
 def _pair_mean_y(p, pair):
     return (p[pair[0], 1] + p[pair[1], 1]) / 2
 

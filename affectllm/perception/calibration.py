@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from affectllm.paths import ASSETS
 from affectllm.perception.geometry import RIGID_IDX, eye_centres, similarity_fit, to_model_frame
 
-CALIBRATION_PATH = Path(__file__).resolve().parent.parent / "assets" / "face_calibration.json"
+CALIBRATION_PATH = ASSETS / "face_calibration.json"
 
 # Left/right landmark pairs (subject's right first) whose joining lines define the face's x axis.
 _LR_PAIRS = [(33, 263), (133, 362), (61, 291), (234, 454), (127, 356), (70, 300)]

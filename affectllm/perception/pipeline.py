@@ -18,42 +18,14 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from affectllm.errors import InputError
+from affectllm.io.item import Item
 from affectllm.perception.observations import Observations, observation_tensors, observations_from_dict
 
 log = logging.getLogger(__name__)
 
 PIPELINE_VERSION = "2"  # bump when perception output changes, to invalidate cached observations
-
-
-@dataclass
-class Item:
-    """One input: any of image / audio / video paths, and text. ``id`` names it in errors."""
-
-    id: str
-    image: str | None = None
-    audio: str | None = None
-    video: str | None = None
-    text: str | None = None
-    meta: dict = field(default_factory=dict)
-
-    @property
-    def main_file(self) -> str | None:
-        return self.video or self.image or self.audio
-
-    @classmethod
-    def from_path(cls, path: str | os.PathLike, text: str | None = None) -> Item:
-        """Route one file by its content (magic bytes), not its extension."""
-        from affectllm.io import detect_kind, read_text
-
-        p = str(path)
-        kind = detect_kind(p)
-        if kind == "text":
-            return cls(id=p, text=read_text(Path(p))[0] if text is None else text)
-        return cls(id=p, text=text, **{kind: p})
 
 
 class Perception:

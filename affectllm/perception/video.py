@@ -244,7 +244,3 @@ def _track_faces(p: Path, face, fps: float, max_frames: int) -> tuple[list[tuple
     finally:
         mesher.reset_track()
     return seen, last_t
-
-
-def _box(lm: np.ndarray) -> tuple[float, float, float, float]:
-    return (float(lm[:, 0].min()), float(lm[:, 1].min()), float(lm[:, 0].max()), float(lm[:, 1].max()))

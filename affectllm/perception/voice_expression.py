@@ -25,7 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-ASSET = Path(__file__).resolve().parent.parent / "assets" / "voice_expression.safetensors"
+from affectllm.paths import ASSETS
+
+ASSET = ASSETS / "voice_expression.safetensors"
 
 
 @dataclass

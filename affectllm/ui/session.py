@@ -84,8 +84,7 @@ def media_seconds(path: str) -> float | None:
 
 def item_from_files(files: list[str], text: str | None = None, max_seconds: float = MAX_MEDIA_SECONDS):
     """One ``Item`` from uploads; raises InputError naming the file for anything unusable."""
-    from affectllm.batch.inputs import BatchInput
-    from affectllm.perception.pipeline import Item
+    from affectllm.io.item import Item
 
     if not files:
         if not (text and text.strip()):
@@ -94,7 +93,7 @@ def item_from_files(files: list[str], text: str | None = None, max_seconds: floa
     merged = Item(id=" + ".join(Path(f).name for f in files), text=text or None)
     for f in files:
         name = Path(f).name
-        part = BatchInput(name, path=str(f)).item()  # routed by content; a text file named .jpg is refused
+        part = Item.from_path(f, id=name)  # routed by content; a text file named .jpg is refused
         for kind in ("image", "audio", "video"):
             path = getattr(part, kind)
             if not path:

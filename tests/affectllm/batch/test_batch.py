@@ -19,7 +19,7 @@ from _tiny_model import tiny_model_dir  # noqa: F401 - fixture
 from affectllm.batch.job import error_reason, run_batch
 from affectllm.batch.inputs import expand_inputs
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[3]
 WORDS = ["I am furious about this!", "what a lovely day", "I miss her so much", "oh no, a spider",
          "that smell is revolting", "wow, I did not expect that", "the meeting is at noon"]
 

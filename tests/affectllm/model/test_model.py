@@ -1,8 +1,11 @@
 """AffectLLM on tiny random Llama / Qwen2: splice, labels, trainable set, save/load, generation, scoring."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
+import affectllm
 from affectllm.explanation.format import PLACEHOLDERS
 from affectllm.model.affect_llm import AffectLLM
 from affectllm.model.label_scores import encode_labels
@@ -225,3 +228,14 @@ def test_merge_lora_keeps_the_outputs_and_runs_once(tiny_affect_factory):
     torch.testing.assert_close(after, before, atol=1e-5, rtol=1e-4)
     model.train()
     assert model.merge_lora() is False  # never while training
+
+
+def test_shipped_model_is_found_wherever_the_builder_lives():
+    # The shipped adapters are package assets: a move of the builder into a wing once pointed
+    # SHIPPED at affectllm/model/assets and silently fell back to the untrained base.
+    from affectllm.model.builder import SHIPPED
+    from affectllm.paths import ASSETS
+
+    assert ASSETS == Path(affectllm.__file__).resolve().parent / "assets"
+    assert (SHIPPED["affectllm-mini"] / "config.json").is_file()
+    assert (SHIPPED["affectllm-mini"] / "adapter").is_dir()

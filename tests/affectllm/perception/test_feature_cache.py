@@ -1,3 +1,5 @@
+"""The feature cache: round trip keyed by file content, corrupt entries are misses, writes are atomic."""
+
 import torch
 
 from affectllm.perception.cache import FeatureCache, cache_key

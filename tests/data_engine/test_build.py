@@ -6,7 +6,6 @@ default is the real pipeline).
 
 from __future__ import annotations
 
-import csv
 import fcntl
 import json
 import os
@@ -24,33 +23,10 @@ from data_engine.build import build, subset
 from data_engine.sample import Sample
 from data_engine.verify import verify
 
-sys.path.insert(0, str(Path(__file__).parent))
-from data_fakes import fake_perceive  # noqa: E402
+from data_fakes import fake_perceive, make_manifest  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
-LABELS = ["happiness", "sadness", "anger", "surprise", "fear", "disgust", "neutral"]
+REPO = Path(__file__).resolve().parents[2]
 FILES = ("sft.jsonl", "rl.jsonl", "rejected.jsonl", "report.json")
-
-
-def make_manifest(root: Path, n: int = 28) -> str:
-    """A manifest of fake media (never decoded): images, clips and texts over 6 speakers."""
-    rows = []
-    for i in range(n):
-        kind = ("jpg", "wav", "txt")[i % 3]
-        row = {"label": LABELS[i % len(LABELS)], "speaker": f"p{i % 6}", "id": f"item{i:02d}"}
-        if kind == "txt":
-            row["text"] = f"I feel {row['label']} about item {i}"
-        else:
-            (root / f"m{i}.{kind}").write_bytes(b"not decoded")
-            row["path"] = f"m{i}.{kind}"
-        rows.append(row)
-    rows.append({"path": "m0.jpg", "label": "", "speaker": "p1", "id": "unlabelled"})
-    rows.append({"path": "gone.jpg", "label": "anger", "speaker": "p2", "id": "missing"})
-    with open(root / "data.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, ["id", "path", "text", "label", "speaker"])
-        w.writeheader()
-        w.writerows(rows)
-    return f"manifest:{root / 'data.csv'}"
 
 
 @pytest.fixture

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
 
-from data_engine import cli as cmd
 from affectllm.io import jsonl
+from data_engine import cli as cmd
 from data_engine.build import build
-
-sys.path.insert(0, str(Path(__file__).parent))
-from data_fakes import fake_perceive  # noqa: E402
-from test_data_build import make_manifest  # noqa: E402
+from data_fakes import fake_perceive, make_manifest
 
 
 def parser() -> argparse.ArgumentParser:

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from affectllm.generation.batch_cache import BatchCache
-from affectllm.generation.guided import Batch, PromptCache, generate_rationales, score_labels
+from affectllm.generation.guided import Batch, generate_rationales, score_labels
+from affectllm.generation.prompt_cache import PromptCache
 from affectllm.inference import Explainer
 from affectllm.generation.kv_cache import GrowingCache
 from affectllm.knowledge.taxonomy import get_taxonomy
@@ -78,8 +79,8 @@ def test_explainer_single_item_uses_the_cache_and_matches_batch(tiny_affect_fact
     obs = [Observations(text="We got the keys today!!"), Observations(text="I miss her so much.")]
     batched = ex.explain(obs)  # two prompts: no cache
     used = []
-    real = guided.PromptCache.reuse
-    monkeypatch.setattr(guided.PromptCache, "reuse", lambda self, ids: used.append(1) or real(self, ids))
+    real = PromptCache.reuse
+    monkeypatch.setattr(PromptCache, "reuse", lambda self, ids: used.append(1) or real(self, ids))
     single = [ex.explain(o) for o in obs]
     assert used  # the one-item path reused keys/values
     for b, s in zip(batched, single):

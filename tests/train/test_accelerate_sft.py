@@ -17,7 +17,7 @@ from _train_data import make_records, write_jsonl
 from affectllm.perception.cache import FeatureCache
 from train.recipe import ACCELERATE_DIR
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _free_port() -> int:

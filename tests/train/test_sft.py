@@ -148,7 +148,7 @@ def test_cli_killed_mid_run_resumes_with_the_same_command(tmp_path, tiny_llm_dir
     recipe["args"].update(max_steps=100000, save_steps=2, save_total_limit=2, eval_strategy="no")
     recipe_file = tmp_path / "recipe.yaml"
     recipe_file.write_text(yaml.safe_dump(recipe))
-    repo = Path(__file__).resolve().parent.parent
+    repo = Path(__file__).resolve().parents[2]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
            "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
     cmd = [sys.executable, "-m", "train.sft", "--recipe", str(recipe_file)]

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
 
 import pytest
 
@@ -19,7 +17,6 @@ from data_engine.teacher import (HTTPGenerator, Rewriter, TeacherError, Transfor
                                  self_improve)
 from data_engine.verify import verify
 
-sys.path.insert(0, str(Path(__file__).parent))
 
 FACE = FaceObs(box=(0, 0, 90, 90), score=0.9, expression={"happy": 0.7, "neutral": 0.3},
                aus=[AUObs("AU6", 2.7, True), AUObs("AU12", 3.6, True), AUObs("AU4", 0.1, False)])
@@ -186,7 +183,7 @@ def test_local_transformers_teacher_runs_the_loop(tiny_llama):
 
 
 def test_build_with_a_teacher(tmp_path):
-    from test_data_build import make_manifest
+    from data_fakes import make_manifest
     from data_fakes import fake_perceive
     from affectllm.io import jsonl
     from data_engine.build import build
