@@ -1,4 +1,4 @@
-"""Run by ``accelerate launch`` in tests/test_accelerate_sft.py: one SFT run per process, then each
+"""Run by ``accelerate launch`` in tests/train/test_accelerate_sft.py: one SFT run per process, then each
 rank writes a hash of its trainable parameters (before and after) to ``OUT/rank{r}.json``.
 
 Usage: ``accelerate launch ... tests/_accelerate_sft_worker.py RECIPE.yaml OUT_DIR``
