@@ -66,6 +66,26 @@ class ChannelEvidence:
     top_p: float
 
 
+def _mapped_mass(channel: str, scores: dict[str, float], taxonomy: str) -> tuple[np.ndarray, np.ndarray, float]:
+    """(mass [K] per taxonomy label, named [K] bool, total mass incl. unmapped names) of one channel."""
+    tax = get_taxonomy(taxonomy)
+    mass = np.zeros(len(tax))
+    named = np.zeros(len(tax), dtype=bool)
+    total = 0.0
+    for name, value in scores.items():
+        v = float(value)
+        if not math.isfinite(v) or v < 0:
+            raise ValueError(f"channel {channel!r}: score of {name!r} is {value!r}, not a probability")
+        total += v
+        label = map_label(str(name), tax.name)
+        if label is not None:
+            named[tax.index(label)] = True
+            mass[tax.index(label)] += v  # "happy" and "joy" from one channel both count for happiness
+    if total <= 0:
+        raise ValueError(f"channel {channel!r}: its scores sum to {total}, so it states no probabilities")
+    return mass, named, total
+
+
 def channel_evidence(channel: str, scores: dict[str, float], taxonomy: str, smoothing: float,
                      covers: Sequence[str] | None = None) -> ChannelEvidence:
     """Map one channel's ``{label name: probability}`` onto ``taxonomy`` and turn it into lifts.
@@ -77,28 +97,15 @@ def channel_evidence(channel: str, scores: dict[str, float], taxonomy: str, smoo
     """
     tax = get_taxonomy(taxonomy)
     k = len(tax)
-    mass = np.zeros(k)
-    covered = np.zeros(k, dtype=bool)
+    mass, named, total = _mapped_mass(channel, scores, tax.name)
+    covered = named.copy()
     if covers is not None:
+        covered = np.zeros(k, dtype=bool)
         covered[[tax.index(y) for y in covers]] = True
-    total = 0.0
-    for name, value in scores.items():
-        v = float(value)
-        if not math.isfinite(v) or v < 0:
-            raise ValueError(f"channel {channel!r}: score of {name!r} is {value!r}, not a probability")
-        total += v
-        label = map_label(str(name), tax.name)
-        if label is None:
-            continue
-        i = tax.index(label)
-        if covers is None:
-            covered[i] = True
-        elif not covered[i]:
-            raise ValueError(f"channel {channel!r}: label {name!r} ({label}) is not among the labels it "
-                             f"was fitted with {list(covers)}")
-        mass[i] += v  # "happy" and "joy" from one channel both count for happiness
-    if total <= 0:
-        raise ValueError(f"channel {channel!r}: its scores sum to {total}, so it states no probabilities")
+        stray = named & ~covered
+        if stray.any():
+            raise ValueError(f"channel {channel!r}: label(s) {[tax.labels[i] for i in np.flatnonzero(stray)]} "
+                             f"are not among the labels it was fitted with {list(covers)}")
     lift = np.zeros(k)
     n_cov = int(covered.sum())
     if n_cov == 0:
@@ -111,6 +118,17 @@ def channel_evidence(channel: str, scores: dict[str, float], taxonomy: str, smoo
     lift[covered] = np.log(n_cov * smoothed)
     top = int(np.flatnonzero(covered)[np.argmax(mass[covered])])  # first of equal maxima
     return ChannelEvidence(lift, covered, tax.labels[top], float(mass[top] / total))
+
+
+def channel_distribution(channel: str, scores: dict[str, float], taxonomy: str) -> np.ndarray:
+    """The channel's own probabilities on the taxonomy [K], unsmoothed: its "alone" baseline.
+
+    Mapped names only, renormalised over them; labels it cannot name get 0.
+    """
+    mass, _, _ = _mapped_mass(channel, scores, taxonomy)
+    if mass.sum() <= 0:
+        raise ValueError(f"channel {channel!r}: no probability on any {get_taxonomy(taxonomy).name} label")
+    return mass / mass.sum()
 
 
 def guarded_softmax(z: np.ndarray, unlocked: np.ndarray, cap: float, iters: int = 60) -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from _synthetic import FER_NAMES
 
-from affectllm.decision.pool import DecisionPool, channel_evidence, load_pool
+from affectllm.decision.pool import DecisionPool, channel_distribution, channel_evidence, load_pool
 from affectllm.taxonomy import get_taxonomy
 
 EKMAN = get_taxonomy("ekman7").labels
@@ -57,6 +57,10 @@ def test_fer_does_not_push_down_boredom_which_it_cannot_name():
         assert delta[i[y]] < 0
     # FER's surprise (not an EmoDB label) is dropped, not mistaken for anything
     assert pool.evidence({"face": fer(surprise=0.9)})["face"].top_label in FER_ON_EMODB
+    # FER's own answer on EmoDB (its "alone" baseline): surprise dropped, boredom 0, renormalised
+    alone = channel_distribution("face", fer(surprise=0.4, sad=0.3), "emodb7")
+    assert alone[EMODB.index("boredom")] == 0.0 and alone.sum() == pytest.approx(1.0)
+    assert alone[EMODB.index("sadness")] == pytest.approx(0.3 / 0.6)
 
 
 def test_a_covered_label_missing_from_the_scores_counts_as_zero_and_unknown_labels_raise():
