@@ -101,9 +101,9 @@ def main(argv=None) -> int:
     if dropped:
         pool = replace(pool, weights={**pool.weights, **{c: 0.0 for c in dropped}},
                        coverage={**pool.coverage, **derive_coverage(train, dropped, tax.name)})
-    pool.fitted_on["channels"] = (f"{best['channels']} chosen by dev NLL ({len(dev)} rows) among "
-                                  f"{[r['channels'] for r in results]}" + (f"; {dropped} kept at weight 0"
-                                                                           if dropped else ""))
+    chose = (f"{best['channels']} chosen by dev NLL ({len(dev)} rows) among {[r['channels'] for r in results]}"
+             + (f"; {dropped} kept at weight 0" if dropped else ""))
+    pool = replace(pool, fitted_on={**pool.fitted_on, "channels": chose})
 
     named = {f"{c} alone (raw)": channel_alone(dev, c, tax.name) for c in channels}
     for r in results:
