@@ -28,7 +28,7 @@ from affectllm.knowledge import AU_SIGNALS, PROSODY_CUES
 from affectllm.observations import Observations
 from affectllm.parsing import format_explanation
 from affectllm.taxonomy import Taxonomy, get_taxonomy, valence_arousal
-from data_engine import evidence as E
+from affectllm.explanation import evidence_facts as E
 
 MAX_AUS = 6  # AUs listed one by one; weaker ones are summarised (small LLMs lose track of long lists)
 MAX_WORDS = 3
