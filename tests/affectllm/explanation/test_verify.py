@@ -189,3 +189,16 @@ def test_rates_stats_and_reward():
     assert verifier_reward(FACE_GOOD, PHOTO) == 1.0
     assert verifier_reward(FACE_GOOD.replace("(0.70)", "(0.37)"), PHOTO) == 0.0
     assert verifier_reward(FACE_GOOD.replace("(0.70)", "(0.37)"), PHOTO, graded=True) == 0.75
+
+
+def test_eval_verifier_block_counts_stored_verdicts_and_unverified_lines():
+    from eval.explanation_metrics import verifier_block
+
+    bad = verify(FACE_GOOD.replace("(0.70)", "(0.37)"), PHOTO).to_dict()
+    lines = [{"rationale": FACE_GOOD, "verifier": verify(FACE_GOOD, PHOTO).to_dict()},
+             {"rationale": FACE_GOOD.replace("(0.70)", "(0.37)"), "verifier": bad},
+             {"rationale": TEXT_GOOD}, {"rationale": None, "error": "failed"}]
+    block = verifier_block(lines)
+    assert block["flag_rates"]["n"] == 2 and block["flag_rates"]["invented_number"] == 0.5
+    assert block["n_unverified"] == 1 and block["rationale_stats"]["n"] == 3
+    assert verifier_block([{"rationale": TEXT_GOOD}])["flag_rates"] is None
