@@ -78,7 +78,7 @@ def _sentences(text: str) -> list[str]:
     return [s for s in re.split(r"(?<=[.!?;])\s+|\n", text) if s.strip()]
 
 
-def _label_flags(ex, answer: str | None, tax) -> list[tuple[str, str]]:
+def _label_flags(ex, answer: str | None, tax, ev: E.Evidence) -> list[tuple[str, str]]:
     out = []
     if ex.conclusion:
         if ex.conclusion_emotion is None:
@@ -100,6 +100,14 @@ def _label_flags(ex, answer: str | None, tax) -> list[tuple[str, str]]:
             here = [lab for _, lab in label_mentions(s, tax)]
             if here and answer not in here:
                 out.append(("interpretation_mismatch", f"{s.strip()!r} favours {here[0]}, the answer is {answer}"))
+            elif here and here[0] != answer and re.search(r"\bbetter\b", s, re.I):
+                # "X fits the cues better, which makes <answer> uncertain": honest only when the
+                # evidence does score X above the answer (the templates say it only then).
+                both = E.combined(ev)
+                x, a = both.get(here[0], 0.0), both.get(answer, 0.0)
+                if x <= a + E.MARGIN:
+                    out.append(("interpretation_mismatch", f"{s.strip()!r} says {here[0]} fits better, but the "
+                                                           f"evidence scores {here[0]} {x:.2f} and {answer} {a:.2f}"))
     return out
 
 
@@ -138,11 +146,11 @@ def verify(text: str, obs: Observations, answer: str | None = None, probability:
         found.append(("malformed", f"the answer tag says {ex.emotion}, the answer given is {mapped}"))
     answer = mapped if answer is not None else ex.emotion
     found += section_flags(ex)
-    found += _label_flags(ex, answer, tax)
+    ev = E.analyse(obs, tax)
+    found += _label_flags(ex, answer, tax, ev)
     end = text.lower().find("</think>")
     body = text[:end] if end >= 0 else text.split("<answer>")[0]
     unquoted = _QUOTED.sub('""', body)  # quoted words are the speaker's, not claims
-    ev = E.analyse(obs, tax)
     found += modality_flags(unquoted, obs)
     found += check_aus(unquoted, obs)
     found += check_prosody(unquoted, obs)
