@@ -41,11 +41,11 @@ def section_flags(ex) -> list[tuple[str, str]]:
         lines = [ln.strip() for ln in part.splitlines() if ln.strip()]
         for ln in lines:
             if ln.count("(") > ln.count(")") or ln.count('"') % 2 or _DANGLING.search(ln):
-                out.append(("cut_section", f"the {name} stops mid-sentence: {ln[-40:]!r}"))
+                out.append(("cut_section", f"the {name} part stops mid-sentence: {ln[-40:]!r}"))
                 break
         else:
             if name != "observations" and not _BULLET.match(lines[-1]) and not _END.search(lines[-1]):
-                out.append(("cut_section", f"the {name} does not end a sentence: {lines[-1][-40:]!r}"))
+                out.append(("cut_section", f"the {name} part does not end a sentence: {lines[-1][-40:]!r}"))
     return out
 
 

@@ -12,6 +12,7 @@ import pytest
 from affectllm.explanation.verify import CODES, Verdict, flag_rates, rationale_stats, verifier_reward, verify
 from affectllm.facs import AU_NAMES
 from affectllm.observations import AUObs, AudioObs, FaceObs, Observations
+from affectllm.taxonomy import get_taxonomy
 from data_engine.cot import write_rationale
 
 REPO = Path(__file__).resolve().parents[3]
@@ -69,8 +70,8 @@ PLANTED = [
      "conclusion_mismatch", {}),
     ("conclusion names no emotion", FACE_GOOD, PHOTO, ("The face most likely shows happiness.", "See above."),
      "conclusion_mismatch", {}),
-    ("interpretation favours another emotion", FACE_GOOD, PHOTO, ("(0.70).", "(0.70). On balance, surprise fits better."),
-     "interpretation_mismatch", {}),
+    ("interpretation favours another emotion", FACE_GOOD, PHOTO,
+     ("(0.70).", "(0.70). On balance, surprise fits better."), "interpretation_mismatch", {}),
     ("another emotion said to fit better than the evidence allows", FACE_GOOD, PHOTO,
      ("(0.70).", "(0.70). Surprise fits the face better, which makes happiness uncertain here."),
      "interpretation_mismatch", {}),
@@ -151,7 +152,6 @@ def test_the_data_engine_templates_pass_with_no_flag():
         mods = r.choice(mods_choices)
         tax = r.choice(["ekman7", "emodb7", "goemotions_ekman"])
         obs = _random_obs(r, mods)
-        from affectllm.taxonomy import get_taxonomy
         label = r.choice(get_taxonomy(tax).labels)
         text = write_rationale(f"s{i}", obs, [label], taxonomy=tax, seed=i, media=mods).render()
         v = verify(text, obs, label, None, tax)
