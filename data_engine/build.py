@@ -40,7 +40,7 @@ from affectllm.perception.observations import Observations
 from affectllm.knowledge.taxonomy import get_taxonomy, resolve_concept, resolve_labels
 from affectllm.io import jsonl
 from data_engine import export
-from data_engine.cot import write_rationale
+from affectllm.explanation.template import write_rationale
 from data_engine.sample import Sample
 from data_engine.verify import verify
 

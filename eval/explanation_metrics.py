@@ -1,4 +1,4 @@
-"""Metrics of the explanations themselves: AU F1, grounding, consistency, ROUGE-L, lengths.
+"""Metrics of the explanations themselves: AU F1, grounding, consistency, ROUGE-L, lengths, verifier rates.
 
 Inputs are aligned lists; explanations are :class:`affectllm.explanation.parse.Explanation` objects (made
 by the one parser). AU collections may be lists/sets of AU spellings ("AU12", "au 12", 12) or
@@ -8,22 +8,30 @@ by the one parser). AU collections may be lists/sets of AU spellings ("AU12", "a
 ROUGE-L is implemented here (``rouge-score`` is not installed): the LCS-based F-measure with
 beta = 1 over rouge-score's default tokens (lower-cased runs of ``[a-z0-9]``, no stemming).
 
-Deliberately not here: label metrics (``eval.metrics``) and parsing (``affectllm.explanation.parse``).
+Whether a rationale is acceptable is decided by the one verifier (``affectllm.explanation.verify``):
+:func:`verifier_block` turns its per-item verdicts (a line's ``verifier`` field) into flag rates and
+adds :func:`rationale_stats` (distinct-rationale ratio, commonest sentence, mean length), so eval
+counts exactly what the data engine and the rewards reject.
+
+Deliberately not here: label metrics (``eval.metrics``), parsing (``affectllm.explanation.parse``) and the
+rationale checks themselves (``affectllm.explanation.verify``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from affectllm.explanation.verify import CODES, flag_rates, rationale_stats  # noqa: F401  (re-exported)
 from affectllm.knowledge.facs import AUCollection, au_key, au_set
 
 
 def _div(a: float, b: float) -> float:
     return float(a) / float(b) if b else 0.0
+
 
 
 def _pairs(gold: Sequence[AUCollection], pred: Sequence[AUCollection]) -> list[tuple[set[str], set[str]]]:
@@ -140,3 +148,21 @@ def length_stats(texts: Sequence[str | None], unit: str = "words") -> dict[str, 
     return {"n": int(lengths.size), "mean": float(lengths.mean()), "std": float(lengths.std()),
             "min": float(lengths.min()), "median": float(np.median(lengths)),
             "p95": float(np.percentile(lengths, 95)), "max": float(lengths.max())}
+
+
+# ---- the verifier's verdicts --------------------------------------------------------------------
+
+
+def verifier_block(records: Sequence[Mapping], taxonomy: str | None = None) -> dict:
+    """Verifier flag rates and rationale statistics of one system's prediction lines.
+
+    ``flag_rates`` (share of verified lines with each flag code, ``any``, ``n``) uses the lines
+    that carry a ``verifier`` verdict (``Verdict.to_dict()``, written at prediction time, when the
+    evidence is at hand); ``n_unverified`` counts rationale lines without one, so a run that did
+    not verify shows up instead of reading as clean. ``rationale_stats`` covers every rationale.
+    """
+    with_rationale = [r for r in records if r.get("rationale")]
+    verified = [r["verifier"] for r in with_rationale if isinstance(r.get("verifier"), Mapping)]
+    return {"flag_rates": flag_rates(verified) if verified else None,
+            "n_unverified": len(with_rationale) - len(verified),
+            "rationale_stats": rationale_stats([r["rationale"] for r in with_rationale], taxonomy)}

@@ -32,7 +32,7 @@ from affectllm.decision.calibration import confidence_summary, reliability_diagr
 from affectllm.decision.fit import (LLM_CHANNEL, compare_channel_subsets, derive_coverage,  # noqa: E402
                                     gold_mask, load_rows, pick_on_dev, prepare)
 from affectllm.decision.pool import channel_distribution  # noqa: E402
-from affectllm.taxonomy import get_taxonomy  # noqa: E402
+from affectllm.knowledge.taxonomy import get_taxonomy  # noqa: E402
 from eval import metrics as M  # noqa: E402
 
 COLUMNS = ("n", "accuracy", "macro_f1", "uar", "ece", "share_p_ge_0.99", "acc_p_ge_0.99", "nll")

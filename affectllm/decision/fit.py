@@ -30,7 +30,7 @@ import torch
 
 from affectllm.decision.calibration import confidence_summary
 from affectllm.decision.pool import DecisionPool, guarded_softmax, map_label
-from affectllm.taxonomy import get_taxonomy
+from affectllm.knowledge.taxonomy import get_taxonomy
 
 LLM_CHANNEL = "llm"
 

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from affectllm.taxonomy import get_taxonomy, normalize_label
+from affectllm.knowledge.taxonomy import get_taxonomy, normalize_label
 
 ASSET_DIR = Path(__file__).resolve().parent.parent / "assets" / "decision"
 FORMAT = 1

@@ -8,8 +8,8 @@ from affectllm.perception.observations import AUObs, AudioObs, FaceObs, Observat
 from affectllm.explanation.parse import parse
 from affectllm.explanation.format import RESPONSE_PREFIX
 from affectllm.knowledge.taxonomy import get_taxonomy
-from data_engine.cot import write_rationale
-from data_engine.evidence import analyse, overall, support
+from affectllm.explanation.template import write_rationale
+from affectllm.explanation.evidence_facts import analyse, overall, support
 from data_engine.verify import au_claims, verify_text
 
 ALL_AUS = ("AU1", "AU2", "AU4", "AU5", "AU6", "AU7", "AU9", "AU10", "AU12", "AU15", "AU20", "AU23", "AU25", "AU26")

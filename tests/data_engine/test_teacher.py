@@ -10,7 +10,7 @@ import pytest
 
 from affectllm.perception.observations import AUObs, AudioObs, FaceObs, Observations
 from affectllm.explanation.format import RESPONSE_PREFIX
-from data_engine.cot import write_rationale
+from affectllm.explanation.template import write_rationale
 from data_engine.export import sft_record
 from data_engine.sample import Sample
 from data_engine.teacher import (HTTPGenerator, Rewriter, TeacherError, TransformersGenerator, canonical,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from affectllm.perception.observations import AUObs, AudioObs, FaceObs, Observations
-from data_engine.cot import write_rationale
+from affectllm.explanation.template import write_rationale
 from data_engine.export import sft_record
 from data_engine.sample import Sample
 from data_engine.verify import au_claims, category, evidence_prosody, verify, verify_text

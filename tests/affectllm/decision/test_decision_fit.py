@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from _synthetic import make_rows
+from decision_synthetic import make_rows
 
 from affectllm.decision.fit import (calibrate_temperature, compare_channel_subsets, evaluate, fit_pool,
                                     gold_mask, load_rows, pick_on_dev)

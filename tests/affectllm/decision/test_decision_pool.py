@@ -7,10 +7,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from _synthetic import FER_NAMES
+from decision_synthetic import FER_NAMES
 
 from affectllm.decision.pool import DecisionPool, channel_distribution, channel_evidence, load_pool
-from affectllm.taxonomy import get_taxonomy
+from affectllm.knowledge.taxonomy import get_taxonomy
 
 EKMAN = get_taxonomy("ekman7").labels
 EMODB = get_taxonomy("emodb7").labels

@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-from _synthetic import FER_NAMES, peaked
+from decision_synthetic import FER_NAMES, peaked
 
 from affectllm.decision.pool import load_pool
-from affectllm.taxonomy import get_taxonomy
+from affectllm.knowledge.taxonomy import get_taxonomy
 
 SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "fit_decision.py"
 EMODB = get_taxonomy("emodb7").labels

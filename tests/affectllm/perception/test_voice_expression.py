@@ -8,8 +8,8 @@ import torch
 
 from affectllm.perception.observations import AudioObs, Observations, observations_from_dict
 from affectllm.perception.voice_expression import ASSET, VoiceExpression, fit, load_default
-from data_engine.cot import write_rationale
-from data_engine.evidence import analyse, support
+from affectllm.explanation.template import write_rationale
+from affectllm.explanation.evidence_facts import analyse, support
 from data_engine.verify import verify_text
 
 LABELS = ["anger", "sadness", "neutral"]

@@ -28,7 +28,7 @@ from affectllm.knowledge.emfacs import AU_SIGNALS, PROSODY_CUES
 from affectllm.perception.observations import Observations
 from affectllm.explanation.parse import format_explanation
 from affectllm.knowledge.taxonomy import Taxonomy, get_taxonomy, valence_arousal
-from data_engine import evidence as E
+from affectllm.explanation import evidence_facts as E
 
 MAX_AUS = 6  # AUs listed one by one; weaker ones are summarised (small LLMs lose track of long lists)
 MAX_WORDS = 3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from affectllm.taxonomy import get_taxonomy
+from affectllm.knowledge.taxonomy import get_taxonomy
 
 FER_NAMES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 

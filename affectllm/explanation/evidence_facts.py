@@ -5,10 +5,11 @@ the active AUs, EMFACS prototype scores, the expression classifier's ranking, pr
 perception descriptors, via ``affectllm.knowledge.emfacs.PROSODY_CUES``), and salient words of the text or
 transcript, each scored per label of one taxonomy. :func:`support` then says, per modality, whether
 the evidence supports a given label, is silent, or points elsewhere; :func:`runner_up` names the best
-competing label. ``cot`` writes sentences from these facts; ``verify`` checks sentences against the
-same Observations.
+competing label. ``affectllm.explanation.template`` writes sentences from these facts;
+``affectllm.explanation.verify`` checks any rationale (templated, teacher-written or generated)
+against the same facts. It lives in the core so the verifier never imports ``data_engine``.
 
-Deliberately not here: any wording (``cot``) and any label decision -- the gold label comes from
+Deliberately not here: any wording (``affectllm.explanation.template``) and any label decision -- the gold label comes from
 the dataset; this module only measures how well the evidence backs it.
 """
 

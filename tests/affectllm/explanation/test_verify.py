@@ -1,0 +1,207 @@
+"""The one rationale verifier: each planted defect raises its flag, the data engine's own templates pass,
+and committed eval rationales that talk about a voice for a photo are caught."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from affectllm.explanation.verify import CODES, Verdict, flag_rates, rationale_stats, verifier_reward, verify
+from affectllm.knowledge.facs import AU_NAMES
+from affectllm.perception.observations import AUObs, AudioObs, FaceObs, Observations
+from affectllm.knowledge.taxonomy import get_taxonomy
+from affectllm.explanation.template import write_rationale
+
+REPO = Path(__file__).resolve().parents[3]
+FACE = FaceObs(box=(0, 0, 90, 90), score=0.9, expression={"happy": 0.7, "neutral": 0.2, "sad": 0.1},
+               aus=[AUObs("AU6", 2.7, True), AUObs("AU12", 3.6, True), AUObs("AU1", 0.2, False),
+                    AUObs("AU4", 0.1, False), AUObs("AU15", 0.1, False), AUObs("AU9", 0.2, False)])
+PHOTO = Observations(file="/d/face.jpg", faces=[FACE])
+AUDIO = AudioObs(duration_s=2.0, transcript="that is great news", expression={"happiness": 0.6, "anger": 0.3},
+                 descriptors={"pitch": "high, variable pitch", "loudness": "loud", "rate": "fast speech"})
+CLIP = Observations(file="/d/clip.mp4", faces=[FACE], audio=AUDIO)
+TEXT = Observations(text="I am so happy today, thanks!")
+
+FACE_GOOD = """<think>
+Observations:
+- AU12 lip corner puller, intensity D (pronounced): pulled-up lip corners
+- AU6 cheek raiser, intensity C (marked): raised cheeks
+- Expression classifier: happy 0.70, neutral 0.20
+Interpretation: AU6 and AU12 match the EMFACS happiness prototype closely, but the brow lowerer is not active. The expression classifier agrees, rating happiness highest (0.70).
+Conclusion: The face most likely shows happiness.
+</think>
+<answer>happiness</answer>"""
+
+CLIP_GOOD = FACE_GOOD.replace("- Expression classifier: happy 0.70, neutral 0.20\n", (
+    "- Expression classifier: happy 0.70, neutral 0.20\n- Pitch: high, variable pitch\n"
+    '- The word "great" points to happiness\n')).replace(
+    "(0.70).\n", "(0.70). The voice classifier also puts happiness first (0.60).\n").replace("face most", "speaker most")
+
+TEXT_GOOD = """<think>
+Observations:
+- The word "happy" points to happiness
+- Salient word: "thanks", suggesting happiness
+Interpretation: The words name it directly ("happy").
+Conclusion: The text most likely expresses happiness.
+</think>
+<answer>happiness</answer>"""
+
+
+def _codes(text, obs, **kw) -> list[str]:
+    return verify(text, obs, **kw).codes
+
+
+def test_handwritten_good_rationales_pass():
+    for text, obs in ((FACE_GOOD, PHOTO), (CLIP_GOOD, CLIP), (TEXT_GOOD, TEXT)):
+        v = verify(text, obs, "happiness", 0.8)
+        assert v.ok, v.flags
+
+
+# (name, base text, observations, (old, new), expected code, extra keyword arguments)
+PLANTED = [
+    ("voice talk for a photo", FACE_GOOD, PHOTO, ("(0.70).", "(0.70). The voice sounds bright."),
+     "wrong_modality", {}),
+    ("face talk for text alone", TEXT_GOOD, TEXT, ('("happy").', '("happy"). The smile says the same.'),
+     "wrong_modality", {}),
+    ("conclusion names another emotion", FACE_GOOD, PHOTO, ("shows happiness.", "shows surprise."),
+     "conclusion_mismatch", {}),
+    ("conclusion names no emotion", FACE_GOOD, PHOTO, ("The face most likely shows happiness.", "See above."),
+     "conclusion_mismatch", {}),
+    ("interpretation favours another emotion", FACE_GOOD, PHOTO,
+     ("(0.70).", "(0.70). On balance, surprise fits better."), "interpretation_mismatch", {}),
+    ("another emotion said to fit better than the evidence allows", FACE_GOOD, PHOTO,
+     ("(0.70).", "(0.70). Surprise fits the face better, which makes happiness uncertain here."),
+     "interpretation_mismatch", {}),
+    ("classifier said to favour a label it does not rank first", FACE_GOOD, PHOTO,
+     ("agrees, rating happiness highest (0.70)", "favours neutral"), "false_agreement", {}),
+    ("disagreement claimed though the classifier ranks the answer first", FACE_GOOD, PHOTO,
+     ("agrees, rating happiness highest (0.70)", "disagrees"), "false_agreement", {}),
+    ("agreement claimed with a text classifier that ranks another label first", TEXT_GOOD, TEXT,
+     ('("happy").', '("happy"). The text classifier agrees.'), "false_agreement",
+     {"classifiers": {"text": {"anger": 0.8, "joy": 0.2}}}),
+    ("invented score", FACE_GOOD, PHOTO, ("(0.70)", "(0.37)"), "invented_number", {}),
+    ("number given to an AU it does not belong to", FACE_GOOD, PHOTO,
+     ("intensity D (pronounced)", "intensity D (pronounced): 0.23"), "invented_number", {}),
+    ("invented AU", FACE_GOOD, PHOTO, ("AU6 and AU12 match", "AU6, AU12 and AU20 match"), "invented_au", {}),
+    ("score attached to the wrong label", FACE_GOOD, PHOTO, ("happy 0.70, neutral 0.20", "happy 0.20, neutral 0.70"),
+     "wrong_label_score", {}),
+    ("wrong intensity letter", FACE_GOOD, PHOTO, ("intensity D (pronounced)", "intensity B (pronounced)"),
+     "wrong_intensity", {}),
+    ("contradicted prosody", CLIP_GOOD, CLIP, ("Pitch: high, variable pitch", "Pitch: low pitch"), "false_prosody", {}),
+    ("section cut mid-number", FACE_GOOD, PHOTO, ("highest (0.70).", "highest (0"), "cut_section", {}),
+    ("section cut mid-sentence", FACE_GOOD, PHOTO, ("rating happiness highest (0.70).", "rating happiness highest and"),
+     "cut_section", {}),
+    ("empty interpretation", FACE_GOOD, PHOTO,
+     (FACE_GOOD[FACE_GOOD.index("Interpretation:"):FACE_GOOD.index("Conclusion:")], "Interpretation:\n"),
+     "empty_section", {}),
+    ("misquoted text", CLIP_GOOD, CLIP, ('"great"', '"wonderful"'), "misquoted_text", {}),
+    ("hedging next to a confident answer", FACE_GOOD, PHOTO,
+     ("The face most likely shows happiness.", "With only weak cues, the answer is happiness, with low confidence."),
+     "confidence_mismatch", {"probability": 0.97}),
+    ("certainty next to an unsure answer", FACE_GOOD, PHOTO,
+     ("The face most likely shows happiness.", "The face clearly shows happiness."),
+     "confidence_mismatch", {"probability": 0.2}),
+    ("malformed: text after the answer", FACE_GOOD, PHOTO, ("</answer>", "</answer> and more"), "malformed", {}),
+]
+
+
+@pytest.mark.parametrize("name,base,obs,edit,code,kw", PLANTED, ids=[p[0] for p in PLANTED])
+def test_each_planted_defect_raises_its_flag(name, base, obs, edit, code, kw):
+    old, new = edit
+    assert old in base
+    assert code not in verify(base, obs, **kw).codes  # the defect is what raises it
+    v = verify(base.replace(old, new), obs, **kw)
+    assert code in v.codes, (name, v.flags)
+    flag = next(f for f in v.flags if f.code == code)
+    assert flag.detail  # names the words or number at fault
+
+
+def test_every_code_is_planted():
+    assert {p[4] for p in PLANTED} == set(CODES)
+
+
+def test_text_classifier_claims_are_checked():
+    text = TEXT_GOOD.replace('("happy").', '("happy"). The text classifier agrees.')
+    assert verify(text, TEXT, classifiers={"text": {"joy": 0.8, "anger": 0.2}}).ok
+    v = verify(text, TEXT, classifiers={"text": {"anger": 0.8, "joy": 0.2}})
+    assert "false_agreement" in v.codes and "anger" in v.flags[0].detail
+
+
+def _random_obs(r: random.Random, mods: tuple[str, ...]) -> Observations:
+    obs = Observations(file="/d/x", text="I hate this, it is so scary!" if "text" in mods else None)
+    if "image" in mods:
+        aus = [AUObs(au, round(x, 2), x >= 0.5) for au in AU_NAMES
+               for x in [r.random() * 4 if r.random() < 0.3 else r.random() * 0.4]]
+        expr = {k: round(r.random(), 4) for k in r.sample(["angry", "happy", "sad", "fear", "neutral"], 3)}
+        obs.faces = [FaceObs(box=(0, 0, 9, 9), score=0.9, aus=aus, expression=expr)]
+    if "audio" in mods:
+        obs.audio = AudioObs(duration_s=2.0, transcript=r.choice(["", "Der Lappen liegt auf dem Eisschrank."]),
+                             descriptors={"pitch": r.choice(["low, monotone pitch", "high pitch", "medium pitch"]),
+                                          "loudness": r.choice(["loud", "quiet", "moderate loudness"])},
+                             expression={"anger": round(r.random(), 4), "sadness": round(r.random(), 4)})
+    return obs
+
+
+def test_the_data_engine_templates_pass_with_no_flag():
+    mods_choices = [("image",), ("audio",), ("text",), ("image", "audio"), ("audio", "text"), ("image", "text")]
+    for i in range(150):
+        r = random.Random(i)
+        mods = r.choice(mods_choices)
+        tax = r.choice(["ekman7", "emodb7", "goemotions_ekman"])
+        obs = _random_obs(r, mods)
+        label = r.choice(get_taxonomy(tax).labels)
+        text = write_rationale(f"s{i}", obs, [label], taxonomy=tax, seed=i, media=mods).render()
+        v = verify(text, obs, label, None, tax)
+        assert v.ok, (mods, label, v.flags, text)
+
+
+def _committed(run: str) -> list[dict]:
+    path = REPO / "eval" / "results" / run / "predictions.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _photo(rec: dict) -> Observations:
+    """A photo whose face shows the AUs the run recorded (intensities are not stored: 1.0 each)."""
+    aus = [AUObs(au, 1.0, True) for au in rec["evidence_aus"]]
+    return Observations(file=rec["id"] + ".jpg", faces=[FaceObs(box=(0, 0, 9, 9), score=0.9, aus=aus)])
+
+
+def test_committed_face_rationales_that_talk_about_a_voice_are_flagged():
+    recs = _committed("mini-faces-demo")
+    assert len(recs) == 6
+    verdicts = [verify(r["rationale"], _photo(r), r["pred"], r["probabilities"][r["pred"]], r["taxonomy"])
+                for r in recs]
+    assert all("wrong_modality" in v.codes for v in verdicts)
+    happy = verdicts[[r["id"] for r in recs].index("faces_demo/happy-baby")]
+    # "AU25 lips part, intensity D: 0.23": neither the letter nor the number is the face's
+    assert {"wrong_intensity", "invented_number", "cut_section"} <= set(happy.codes), happy.flags
+
+
+def test_rates_stats_and_reward():
+    good, bad = verify(FACE_GOOD, PHOTO), verify(FACE_GOOD.replace("(0.70)", "(0.37)"), PHOTO)
+    rates = flag_rates([good, bad, bad.to_dict(), ["invented_number"]])
+    assert rates["n"] == 4 and rates["invented_number"] == 0.75 and rates["any"] == 0.75
+    assert rates["wrong_modality"] == 0.0 and isinstance(good, Verdict)
+    stats = rationale_stats([FACE_GOOD, FACE_GOOD, TEXT_GOOD, "", None])
+    assert stats["n"] == 3 and stats["distinct_ratio"] == pytest.approx(2 / 3)
+    assert stats["top_sentence_share"] == pytest.approx(2 / 3)
+    assert stats["mean_length_words"] == pytest.approx(sum(len(t.split()) for t in (FACE_GOOD,) * 2 + (TEXT_GOOD,)) / 3)
+    assert verifier_reward(FACE_GOOD, PHOTO) == 1.0
+    assert verifier_reward(FACE_GOOD.replace("(0.70)", "(0.37)"), PHOTO) == 0.0
+    assert verifier_reward(FACE_GOOD.replace("(0.70)", "(0.37)"), PHOTO, graded=True) == 0.75
+
+
+def test_eval_verifier_block_counts_stored_verdicts_and_unverified_lines():
+    from eval.explanation_metrics import verifier_block
+
+    bad = verify(FACE_GOOD.replace("(0.70)", "(0.37)"), PHOTO).to_dict()
+    lines = [{"rationale": FACE_GOOD, "verifier": verify(FACE_GOOD, PHOTO).to_dict()},
+             {"rationale": FACE_GOOD.replace("(0.70)", "(0.37)"), "verifier": bad},
+             {"rationale": TEXT_GOOD}, {"rationale": None, "error": "failed"}]
+    block = verifier_block(lines)
+    assert block["flag_rates"]["n"] == 2 and block["flag_rates"]["invented_number"] == 0.5
+    assert block["n_unverified"] == 1 and block["rationale_stats"]["n"] == 3
+    assert verifier_block([{"rationale": TEXT_GOOD}])["flag_rates"] is None
