@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -35,6 +36,45 @@ BASE_VERSION = "0.1.0"
 BASE_SUBDIR = "model"  # where the package keeps config.json, model.safetensors and the tokenizer
 # A word for occlusion: letters/digits with inner apostrophes ("don't"), so each one quotes verbatim.
 _WORD = re.compile(r"\w+(?:['’]\w+)*")
+# scikit-learn's default TfidfVectorizer tokens (lowercased words of 2+ word characters): the head
+# of the TF-IDF candidate was fitted on exactly these, so they are reproduced here without sklearn.
+_TFIDF_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+
+
+def tfidf_terms(text: str) -> list[str]:
+    """Unigrams then bigrams of ``text`` as scikit-learn's ``ngram_range=(1, 2)`` analyzer emits them."""
+    tokens = _TFIDF_TOKEN.findall(text.lower())
+    return tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:])]
+
+
+@dataclass
+class Tfidf:
+    """Word TF-IDF features (sublinear tf, l2-normalised rows) over a fixed vocabulary."""
+
+    vocabulary: dict[str, int]  # term -> column
+    idf: torch.Tensor  # [V]
+
+    def rows(self, text: str) -> tuple[list[int], torch.Tensor]:
+        """(columns, l2-normalised values) of one text's sparse feature row."""
+        counts: dict[int, int] = {}
+        for term in tfidf_terms(text):
+            col = self.vocabulary.get(term)
+            if col is not None:
+                counts[col] = counts.get(col, 0) + 1
+        cols = sorted(counts)
+        vals = torch.tensor([1.0 + math.log(counts[c]) for c in cols], dtype=torch.float64)
+        vals = vals * self.idf[cols].double() if cols else vals
+        norm = vals.norm()
+        return cols, (vals / norm if norm > 0 else vals)
+
+    def logits(self, texts: list[str], weight: torch.Tensor) -> torch.Tensor:
+        """``[n x n_labels]`` contribution of the features through ``weight [n_labels x V]``."""
+        out = torch.zeros(len(texts), weight.shape[0], dtype=torch.float64)
+        for i, t in enumerate(texts):
+            cols, vals = self.rows(t)
+            if cols:
+                out[i] = weight[:, cols].double() @ vals
+        return out
 
 
 def base_model_dir(module: str = BASE_MODULE, package: str = BASE_PACKAGE,
@@ -103,6 +143,19 @@ class TextExpression:
     max_length: int = 64  # tokens, [CLS]/[SEP] included; longer texts are truncated
     adapter: dict[str, torch.Tensor] = field(default_factory=dict)  # unmerged LoRA tensors (for save)
     config: dict = field(default_factory=dict)  # base package, candidate, lora scaling, fit info
+    tfidf: Tfidf | None = None  # candidate (b): weight columns past the encoder width read these
+
+    @property
+    def width(self) -> int:
+        return int(self.encoder.config.hidden_size)
+
+    def logits(self, texts: list[str], batch_size: int = 32) -> torch.Tensor:
+        """Head outputs ``[n x n_labels]`` (float64): pooled vector (and TF-IDF row) through the head."""
+        d = self.width
+        z = (self.embed(texts, batch_size).double() @ self.weight[:, :d].double().T) + self.bias.double()
+        if self.tfidf is not None:
+            z = z + self.tfidf.logits(texts, self.weight[:, d:])
+        return z
 
     # ---- scoring ------------------------------------------------------------------------------
     @torch.no_grad()
@@ -110,7 +163,7 @@ class TextExpression:
         """Pooled sentence vectors ``[n x d]``; batches are formed by length (less padding), order kept."""
         self.encoder.eval()
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = torch.empty(len(texts), self.weight.shape[1])
+        out = torch.empty(len(texts), self.width)
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
             enc = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
@@ -124,8 +177,7 @@ class TextExpression:
         """Label probabilities ``[n x n_labels]`` (rows in :attr:`labels` order)."""
         for i, t in enumerate(texts):
             check_text(t, f"text {i}")
-        logits = self.embed(texts, batch_size) @ self.weight.T + self.bias
-        return torch.softmax(logits.double(), dim=-1)
+        return torch.softmax(self.logits(texts, batch_size), dim=-1)
 
     def predict(self, texts: list[str], batch_size: int = 32) -> list[dict[str, float]]:
         """One ``{label: probability}`` per text over the Ekman-7 labels, each summing to 1."""
@@ -150,8 +202,7 @@ class TextExpression:
             return []
         variants = [text] + [(text[:a] + " " + text[b:]).strip() or "." for a, b in spans]
         # A variant whose only word was cut has no letters; the encoder still reads it fine.
-        p = torch.softmax((self.embed(variants, batch_size=max(1, len(variants))) @ self.weight.T
-                           + self.bias).double(), dim=-1)
+        p = torch.softmax(self.logits(variants, batch_size=max(1, len(variants))), dim=-1)
         top = int(p[0].argmax())
         drops = (p[0, top] - p[1:, top]).tolist()
         best: dict[str, float] = {}
@@ -172,8 +223,13 @@ class TextExpression:
         folder.mkdir(parents=True, exist_ok=True)
         tensors = {"head.weight": self.weight.float().contiguous(), "head.bias": self.bias.float().contiguous()}
         tensors.update({f"lora.{k}": v.float().contiguous() for k, v in self.adapter.items()})
+        if self.tfidf is not None:
+            tensors["tfidf.idf"] = self.tfidf.idf.float().contiguous()
+            vocab = sorted(self.tfidf.vocabulary, key=self.tfidf.vocabulary.get)
+            atomic_write_json(folder / "tfidf_vocabulary.json", vocab, indent=None)
         save_file(tensors, str(folder / "head.safetensors"))
-        config = dict(self.config, labels=list(self.labels), max_length=self.max_length, pooling="mean")
+        config = dict(self.config, labels=list(self.labels), max_length=self.max_length, pooling="mean",
+                      tfidf=self.tfidf is not None)
         atomic_write_json(folder / "config.json", config)
         return folder
 
@@ -201,8 +257,13 @@ class TextExpression:
         weight, bias = tensors["head.weight"], tensors["head.bias"]
         labels = list(config["labels"])
         hidden = encoder.config.hidden_size
+        tfidf = None
+        if config.get("tfidf"):
+            vocab = json.loads((folder / "tfidf_vocabulary.json").read_text())
+            tfidf = Tfidf({term: i for i, term in enumerate(vocab)}, tensors["tfidf.idf"])
+            hidden += len(vocab)
         if weight.shape != (len(labels), hidden) or bias.shape != (len(labels),):
             raise ValueError(f"text expression asset {folder}: head {list(weight.shape)} does not fit "
-                             f"{len(labels)} labels x encoder width {hidden}")
+                             f"{len(labels)} labels x feature width {hidden}")
         return cls(tokenizer=tokenizer, encoder=encoder, labels=labels, weight=weight, bias=bias,
-                   max_length=int(config.get("max_length", 64)), adapter=adapter, config=config)
+                   max_length=int(config.get("max_length", 64)), adapter=adapter, config=config, tfidf=tfidf)

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from affectllm.errors import WeightsNotFound
-from affectllm.perception.text_expression import TextExpression, base_model_dir, load_encoder, mean_pool
+from affectllm.perception.text_expression import (TextExpression, Tfidf, base_model_dir, load_encoder,
+                                                  mean_pool, tfidf_terms)
 from affectllm.taxonomy import EKMAN7
 
 WORDS = ("i love you so much thank this is disgusting want to throw up the dog ran away and we are "
@@ -96,6 +97,36 @@ def test_save_load_round_trip(tiny_base, tmp_path):
     assert back.labels == te.labels and back.max_length == 32
     for x, y in zip(te.predict(TEXTS), back.predict(TEXTS)):
         assert np.allclose(list(x.values()), list(y.values()), atol=1e-6)
+
+
+def test_tfidf_matches_sklearn():
+    sk = pytest.importorskip("sklearn.feature_extraction.text")
+    corpus = ["I love you so much", "so much love, thank you!", "This is disgusting", "I don't want it",
+              "love love love"]
+    vec = sk.TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit(corpus)
+    tf = Tfidf(dict(vec.vocabulary_), torch.as_tensor(vec.idf_))
+    w = torch.randn(3, len(vec.vocabulary_), generator=torch.Generator().manual_seed(0)).double()
+    texts = ["LOVE you so much, love!", "nothing known here", "I don't want it"]
+    ref = torch.as_tensor(vec.transform(texts).toarray()) @ w.T
+    assert torch.allclose(tf.logits(texts, w), ref, atol=1e-9)
+    analyzer = vec.build_analyzer()
+    for text in ["I don't know, do you?", "Ünïcode wörds  and\tTABS", "a b c"]:
+        assert tfidf_terms(text) == analyzer(text)
+
+
+def test_tfidf_head_round_trip(tiny_base, tmp_path):
+    te = make(tiny_base)
+    vocab = {"love": 0, "dog": 1, "love you": 2}
+    te.tfidf = Tfidf(vocab, torch.tensor([1.0, 2.0, 1.5]))
+    g = torch.Generator().manual_seed(3)
+    te.weight = torch.cat([te.weight, torch.randn(len(te.labels), 3, generator=g) * 4], dim=1)
+    te.save(tmp_path / "tfidf")
+    back = TextExpression.load(tmp_path / "tfidf", base_dir=tiny_base)
+    assert back.tfidf.vocabulary == vocab
+    for x, y in zip(te.predict(TEXTS), back.predict(TEXTS)):
+        assert np.allclose(list(x.values()), list(y.values()), atol=1e-6)
+    # The TF-IDF columns are read: the same text without its known words scores differently.
+    assert te.predict(["the dog ran away"])[0] != make(tiny_base).predict(["the dog ran away"])[0]
 
 
 def test_lora_adapter_is_merged_at_load(tiny_base, tmp_path):
