@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 DATA = Path("/work/shared/data/goemotions_ekman")
-TAUS = (-1.0, -0.5, -0.25, 0.0, 0.25, 0.5)
+TAUS = (-0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0, 1.5)  # 0.5 was the edge of a first grid
 
 
 def read_split(path: Path, names: list[str]) -> list[dict]:
