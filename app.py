@@ -2,7 +2,7 @@
 
     python app.py                                   # http://127.0.0.1:7860, default model
     python app.py --model runs/sft/final --port 8000 --auth alice:secret
-    python app.py --host 0.0.0.0 --auth alice:secret  # reachable from the network: use --auth
+    python app.py --host 0.0.0.0 --auth alice:secret  # reachable from the network: --auth is required
 
 Upload or record a photo (webcam), a speech clip (microphone) or a video, or type words; each
 answer streams the rationale, then shows the emotion probabilities, the AU intensities, the face
@@ -12,7 +12,8 @@ reuse the same evidence (kept in ``gr.State``; no re-upload). The named API endp
 ``/explain`` takes (file, text, question) and returns the same JSON row as ``affectllm batch``;
 requests waiting in the queue are explained together in one batched LLM pass (``--api-batch``).
 
-Safety: binds 127.0.0.1 unless told otherwise, no share links, no analytics, no monitoring page;
+Safety: binds 127.0.0.1 unless told otherwise, and refuses any other --host without --auth (exit 2)
+unless --insecure-no-auth says to serve it open (with a loud warning); no share links, no analytics, no monitoring page;
 uploads are capped (``--max-file-size``), clips and videos too (``--max-seconds``); the only
 local files served are the example files; one explanation runs at a time (a queue holds the rest).
 
@@ -254,11 +255,35 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, au
     return app, local_url
 
 
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def exposure_check(host: str, has_auth: bool, insecure_no_auth: bool = False) -> str | None:
+    """Why the server must not start (a non-loopback host with no login and no explicit
+    ``--insecure-no-auth``), or None."""
+    if is_loopback(host) or has_auth or insecure_no_auth:
+        return None
+    return (f"app.py: refusing to serve on {host} without a login: anyone who can reach it could use it. "
+            "Pass --auth user:pass, or --insecure-no-auth to serve it open on purpose "
+            "(or leave --host out to serve this machine only).")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--auth", default=None, metavar="USER:PASS", help="require this login")
+    p.add_argument("--insecure-no-auth", action="store_true",
+                   help="serve a non-loopback --host with no login: anyone who can reach it can use it")
     p.add_argument("--share", choices=["never"], default="never", help="public share links are never made")
     p.add_argument("--model", action="append", default=[], metavar="NAME_OR_DIR",
                    help="extra model choice (a saved AffectLLM folder); repeatable; the first is the default")
@@ -275,8 +300,13 @@ def main(argv: list[str] | None = None) -> int:
         if not (user and sep and pw):
             p.error("--auth takes USER:PASS")
         auth = (user, pw)
-    if args.host not in ("127.0.0.1", "localhost", "::1") and auth is None:
-        print(f"warning: serving on {args.host} without --auth: anyone who can reach it can use it", file=sys.stderr)
+    refusal = exposure_check(args.host, auth is not None, args.insecure_no_auth)
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return 2
+    if args.insecure_no_auth and not is_loopback(args.host):
+        print(f"WARNING: --insecure-no-auth: serving on {args.host} with NO login; anyone who can reach "
+              "this address can upload files and run the model", file=sys.stderr)
     names = list(dict.fromkeys(args.model + model_choices())) if args.model else model_choices()
     examples = example_files()
     pool = ModelPool(names, max_new_tokens=args.max_new_tokens)

@@ -53,7 +53,7 @@ def load_samples(source: str, split: str | None = None, limit: int | None = None
     from data_engine.sources import open_source
     from data_engine.sources.base import normalize_split
 
-    samples = open_source(source).load()
+    samples = open_source(source).load(require=True)  # all rows skipped: say why (file:line), exit 2
     if split is not None:
         want = normalize_split(split)
         chosen = [s for s in samples if s.split == want]

@@ -27,9 +27,10 @@ EXPECT = {
     "cmyk.jpg": ("decoded", ()),  # decodes; then no face: an error or an empty face list, never a decode error
     "grey16.png": ("decoded", ()),
     "animated.gif": ("decoded", ()),
-    "short_0.1s.wav": ("flag", ("too_short",)),
-    "silent.wav": ("flag", ("silent",)),
-    "stereo_8k.wav": ("ok", ()),
+    # No usable signal (issue 17): an error naming the cause, never a label from nothing.
+    "short_0.1s.wav": ("error", ("too short",)),
+    "silent.wav": ("error", ("silent",)),
+    "stereo_8k.wav": ("error", ("steady tone",)),  # an amplitude-modulated 180 Hz tone, not speech
     "corrupt.mp3": ("error", ("corrupt", "unreadable", "no samples")),
     "video_no_audio.mp4": ("flag_or_error", ("no_audio",)),
     "video_no_face.mp4": ("flag_or_error", ("no_face",)),

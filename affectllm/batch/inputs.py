@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import glob
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,16 +62,36 @@ def _files_under(folder: Path) -> list[Path]:
     return out
 
 
-def _manifest_rows(path: Path) -> list[BatchInput]:
-    """Items of one manifest; bad rows become error items naming ``path`` and the line."""
+def _decode_manifest(path: Path, encoding: str) -> tuple[str, str | None]:
+    """``(text, problem)``: the manifest decoded with ``encoding``; when that fails, decoded as
+    Latin-1 (which always succeeds) so its rows can still be listed, and ``problem`` says which
+    encoding was tried, where it failed and how to fix it."""
+    raw = path.read_bytes()
+    enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    try:
+        return raw.decode(enc), None
+    except UnicodeDecodeError as e:
+        bad = raw[e.start:e.start + 1].hex()
+        line = raw.count(b"\n", 0, e.start) + 1
+        return raw.decode("latin-1"), (
+            f"manifest is not valid {encoding} text (byte 0x{bad} on line {line}, offset {e.start}; "
+            f"tried {encoding}): re-save it as UTF-8, or pass --encoding latin-1 (or cp1252) if that "
+            "is how it was written")
+
+
+def _manifest_rows(path: Path, encoding: str = "utf-8") -> list[BatchInput]:
+    """Items of one manifest; bad rows become error items naming ``path`` and the line. A
+    manifest that cannot be decoded lists every row as an error item saying why."""
     from affectllm.io.files import safe_join
 
     rows: list[tuple[int, dict | None, str | None]] = []  # (line, fields, problem)
+    undecodable = None
     try:
         if path.suffix.lower() == ".jsonl":
             rows += list(jsonl.iter_lines(path, torn="report"))
         else:
-            with open(path, encoding="utf-8", newline="") as f:
+            content, undecodable = _decode_manifest(path, encoding)
+            with io.StringIO(content, newline="") as f:
                 reader = csv.reader(f)
                 header = next(reader, None)
                 if header is None:
@@ -90,7 +111,7 @@ def _manifest_rows(path: Path) -> list[BatchInput]:
                         rows.append((n, None, why))
                         continue
                     rows.append((n, dict(zip(header, fields)), None))
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
+    except (OSError, UnicodeDecodeError, LookupError, csv.Error) as e:
         return [BatchInput(str(path), error=f"{path}: unreadable manifest ({type(e).__name__}: {e})",
                            where=str(path))]
 
@@ -99,6 +120,7 @@ def _manifest_rows(path: Path) -> list[BatchInput]:
         where = f"{path} line {n}"
         rec = rec or {}
         rid = str(rec.get("id") or "").strip() or f"{path}:{n}"
+        problem = problem or undecodable
         if problem is None:
             unknown = set(rec) - set(COLUMNS)
             rel, text = rec.get("path"), rec.get("text")
@@ -122,8 +144,9 @@ def _manifest_rows(path: Path) -> list[BatchInput]:
     return out
 
 
-def expand_inputs(specs: list[str], manifests: bool = True) -> list[BatchInput]:
-    """The items named by ``specs`` (files, folders, globs, manifests), in order, ids unique."""
+def expand_inputs(specs: list[str], manifests: bool = True, encoding: str = "utf-8") -> list[BatchInput]:
+    """The items named by ``specs`` (files, folders, globs, manifests), in order, ids unique.
+    ``encoding``: the manifests' text encoding (UTF-8 unless told)."""
     items: list[BatchInput] = []
     for spec in specs:
         p = Path(spec)
@@ -133,7 +156,7 @@ def expand_inputs(specs: list[str], manifests: bool = True) -> list[BatchInput]:
             if not found:
                 items.append(BatchInput(spec, error=f"{spec}: folder holds no files", where=spec))
         elif p.is_file() and manifests and p.suffix.lower() in MANIFEST_SUFFIXES:
-            items += _manifest_rows(p)
+            items += _manifest_rows(p, encoding)
         elif p.exists() or p.is_symlink():
             items.append(BatchInput(spec, path=spec, where=spec))  # a bad file is found out later
         elif _GLOB_CHARS & set(spec):

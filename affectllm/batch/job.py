@@ -34,6 +34,7 @@ from affectllm.batch.inputs import BatchInput, expand_inputs
 from affectllm.batch.journal import journal_files, journal_path, read_rows
 from affectllm.io.jsonl import Journal, Tail
 from affectllm.errors import InputError
+from affectllm.io.text import CUT_WORDS
 
 FORMATS = ("jsonl", "csv", "parquet")
 ROW_FIRST = ("id", "emotion", "probabilities", "aus", "flags", "cues", "rationale", "timings", "warnings", "error")
@@ -46,6 +47,8 @@ def result_row(res) -> dict:
     ev = d.get("evidence") or {}
     d["aus"] = res.au_intensities(ev)
     d["flags"] = evidence_flags(ev)
+    if any(CUT_WORDS in w for w in d.get("warnings") or []):  # the input's text was cut (io.text)
+        d["flags"] = [*d["flags"], "truncated"] if "truncated" not in d["flags"] else d["flags"]
     return {**{k: d.get(k) for k in ROW_FIRST}, **{k: v for k, v in d.items() if k not in ROW_FIRST}}
 
 
@@ -222,8 +225,9 @@ def run_batch(inputs: list[str], out: str | os.PathLike, fmt: str | None = None,
               question: str | None = None, batch_size: int = 8, max_new_tokens: int = 96,
               taxonomy: str | None = None, modalities=("face", "audio"), cache: bool = True,
               progress: bool = True, rank: int | None = None, world: int | None = None,
-              cpu_weights: str | None = None) -> dict:
-    """Explain ``inputs`` into ``out``; returns the summary (rank 0) or this rank's counts."""
+              cpu_weights: str | None = None, encoding: str = "utf-8") -> dict:
+    """Explain ``inputs`` into ``out``; returns the summary (rank 0) or this rank's counts.
+    ``encoding``: the manifests' text encoding."""
     from tqdm import tqdm
 
     out = Path(out)
@@ -233,7 +237,7 @@ def run_batch(inputs: list[str], out: str | os.PathLike, fmt: str | None = None,
     env_rank, env_world = dist_env()
     rank, world = (env_rank if rank is None else rank), (env_world if world is None else world)
     t0 = time.monotonic()
-    items = expand_inputs(list(inputs))
+    items = expand_inputs(list(inputs), encoding=encoding)
     mine = _prepare_outputs(out, fmt, rank, world, resume, overwrite)
     with Journal(mine, id_key=None) as journal:
         if journal.cut:

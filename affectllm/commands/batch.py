@@ -30,6 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="affectllm-mini (default when trained), base, or a folder saved by AffectLLM")
     p.add_argument("--text", default=None, metavar="T", help="words attached to every file without its own text")
     p.add_argument("--question", default=None, help="ask something specific instead of the default question")
+    p.add_argument("--encoding", default="utf-8", metavar="ENC",
+                   help="text encoding of .csv/.jsonl manifests (default utf-8; e.g. latin-1 for old exports)")
     p.add_argument("--batch-size", type=int, default=8, metavar="N", help="items per LLM batch (default 8)")
     p.add_argument("--max-new-tokens", type=int, default=96, metavar="N", help="rationale length (default 96)")
     p.add_argument("--taxonomy", default=None, help="label set (default: the model's)")
@@ -58,7 +60,7 @@ def run(args) -> int:
                             model=args.model, text=args.text, question=args.question,
                             batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
                             taxonomy=args.taxonomy, cache=not args.no_cache, progress=not args.quiet,
-                            cpu_weights=args.cpu_weights,
+                            cpu_weights=args.cpu_weights, encoding=args.encoding,
                             modalities=tuple(m.strip() for m in args.modalities.split(",") if m.strip()))
     except (FileExistsError, ValueError, WeightsNotFound) as e:
         print(f"error: {e}", file=sys.stderr)

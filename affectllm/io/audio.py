@@ -120,7 +120,10 @@ def _finish(p: Path, mono: np.ndarray, src_sr: int, sr: int, info: AudioInfo) ->
         import soxr  # librosa's own resampler backend; fast and good quality
 
         mono = soxr.resample(mono, src_sr, sr, quality="HQ")
-    mono = np.nan_to_num(np.asarray(mono, dtype=np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
+    mono = np.asarray(mono, dtype=np.float32)
+    if not np.isfinite(mono).all():  # NaN/inf samples: a broken file; zeroed, and said (the gate drops it)
+        info.flags.append("non_finite")
+    mono = np.nan_to_num(mono, nan=0.0, posinf=1.0, neginf=-1.0)
     if mono.size == 0:
         raise InputError(p, "audio decoded to zero samples")
     np.clip(mono, -1.0, 1.0, out=mono)

@@ -5,6 +5,11 @@ one from whatever a caller holds (a path, words, an Item, a dict of its fields);
 batch job, the UI and ``Explainer.explain`` all come through here, so every input is routed the
 same way: by its bytes (``io.sniff.detect_kind``), never by its extension, and a file *named*
 like a picture or clip whose content is text is refused rather than explained as words.
+Data-set readers route their rows with :func:`route` (the same check, without making an Item).
+
+Every Item's text is cleaned (``io.text.clean_text``) and cut to ``MAX_TEXT_CHARS`` when it is
+made, whoever makes it: ``meta["text_chars"]`` keeps the exact original length and
+``meta["text_warning"]`` the truncation warning (perception passes it on to the result).
 
 Deliberately not here: decoding the media (``io.image``, ``io.audio``) or perceiving them.
 """
@@ -30,6 +35,20 @@ class Item:
     text: str | None = None
     meta: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        from affectllm.io.text import clean_text, cut_warning, limit_text
+
+        if self.text is None:
+            return
+        n = max(len(self.text), int(self.meta.get("text_chars") or 0))
+        self.text, cut = limit_text(clean_text(self.text))
+        # Text that was nothing but controls stays "" so the evidence gate can say so.
+        if cut or n > len(self.text):
+            self.meta = {**self.meta, "text_chars": n}
+        if cut or self.meta.get("text_truncated"):
+            self.meta["text_truncated"] = True
+            self.meta["text_warning"] = cut_warning(self.id, n, len(self.text))
+
     @property
     def main_file(self) -> str | None:
         return self.video or self.image or self.audio
@@ -41,18 +60,36 @@ class Item:
         A file whose content is text becomes words (``text`` given replaces them); one named like
         media (``.jpg``, ``.wav``) but holding text raises :class:`InputError` naming the file.
         """
-        from affectllm.io.sniff import detect_kind
-        from affectllm.io.text import read_text
+        from affectllm.io.text import count_chars, read_text
 
         p = str(path)
-        kind = detect_kind(p)
+        kind = route(p)
         if kind == "text":
-            media = media_kind_of_name(p)
-            if media:  # routed to text by content: it was meant to be a picture or a clip
-                raise InputError(p, f"named like {media} file ({Path(p).suffix}) but the "
-                                    "content is text; rename it .txt to explain it as words")
-            return cls(id=id or p, text=read_text(Path(p))[0] if text is None else text)
+            if text is not None:
+                return cls(id=id or p, text=text)
+            words, flags = read_text(Path(p))
+            meta = {"text_chars": count_chars(p), "text_truncated": True} if "truncated" in flags else {}
+            return cls(id=id or p, text=words, meta=meta)
         return cls(id=id or p, text=text, **{kind: p})
+
+
+def route(path: str | os.PathLike, media_only: bool = False) -> str:
+    """The one router: ``"image"``, ``"audio"``, ``"video"`` or ``"text"`` for a file, by its
+    content first (``io.sniff.detect_kind``; containers PyAV opens, .flv included, are probed)
+    and its name second: a file named like media whose content is text is refused, as is any
+    text file when ``media_only`` (a data set's media column). Raises InputError naming it."""
+    from affectllm.io.sniff import detect_kind
+
+    p = str(path)
+    kind = detect_kind(p)
+    if kind == "text":
+        media = media_kind_of_name(p)
+        if media:  # routed to text by content: it was meant to be a picture or a clip
+            raise InputError(p, f"named like {media} file ({Path(p).suffix}) but the "
+                                "content is text; rename it .txt to explain it as words")
+        if media_only:
+            raise InputError(p, "a text file where an image, audio or video file was expected")
+    return kind
 
 
 def media_kind_of_name(path: str) -> str | None:

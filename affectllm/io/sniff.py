@@ -54,12 +54,19 @@ def _sniff(head: bytes) -> str | None:
         return "video"  # MPEG program / elementary stream, MPEG-TS
     if h.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "text"
-    if h and b"\x00" not in h:
+    if h and not looks_binary(h):
         # Text, UTF-8 or not (read_text says why it refuses non-UTF-8): mostly printable bytes.
-        printable = sum(1 for b in h if b >= 0x20 or b in b"\t\n\r\f")
+        # A stray NUL or escape sequence does not make it binary (io.text.clean_text drops them).
+        printable = sum(1 for b in h if b >= 0x20 or b in b"\t\n\r\f\x1b")
         if printable / len(h) > 0.95:
             return "text"
     return None
+
+
+def looks_binary(head: bytes) -> bool:
+    """True when NUL bytes say ``head`` is binary: more than one in a hundred. A stray NUL in a
+    text file (a bad export) is dropped by ``io.text.clean_text``, not read as "binary"."""
+    return head.count(0) > max(1, len(head) // 100)
 
 
 def _has_video_stream(path: Path) -> bool:

@@ -295,6 +295,8 @@ class AudioPerceiver:
                 raise InputError(f"{item} ({e.item})", e.reason) from e
             flags += (["truncated"] if info.truncated else []) + info.flags
         else:
+            if not np.isfinite(np.asarray(path_or_wav, dtype=np.float32)).all():
+                flags.append("non_finite")
             try:
                 wav = _mono16k(path_or_wav, sr)
             except InputError as e:

@@ -8,6 +8,14 @@ carries only errors, and callers (batch job, data engine, UI) report it and go o
 
 Results are cached by file content (``FeatureCache``): the JSON-safe observations as metadata and
 the feature tensors as safetensors, so the data engine, training and eval perceive each file once.
+The cache holds content keys and features only, never a path: the stored copy has each input's
+path replaced by a placeholder, and a hit is given the *current* item's paths, so a user who
+sends the same bytes as another (or a batch row that repeats a file) never sees the other's path.
+
+Then the evidence gate (``perception.gate``) drops channels without usable signal (no face,
+silence, a tone, a 0.05 s clip, text without letters) with a warning in ``errors``, or leaves an
+item with no channel and one error naming the reasons (``gate=False`` keeps everything, for
+tools that show what the encoders saw). The item's text-cut warning is passed on the same way.
 
 Deliberately not here: the perceivers themselves (``face``, ``audio``, ``vision``, ``video``) and
 any prompting.
@@ -38,8 +46,9 @@ class Perception:
 
     def __init__(self, modalities=("face", "audio"), whisper_name: str = "whisper-tiny.en",
                  vision_name: str = "efficientnet-lite0", use_cache: bool = True, cache_root=None,
-                 transcribe: bool = True, voice_model="default"):
+                 transcribe: bool = True, voice_model="default", gate: bool = True):
         self.modalities = set(modalities)
+        self.gate = gate  # run the evidence gate on every result (see module docstring)
         self.voice_model = voice_model  # AudioPerceiver's: "default", None (off) or a VoiceExpression
         # False: speech gets prosody and encoder features but no transcript (for sets whose
         # words carry no emotion by design, e.g. EmoDB, where ASR is most of the cost).
@@ -112,13 +121,27 @@ class Perception:
                 item = Item.from_path(item, text=text)
             except InputError as e:
                 return Observations(file=str(item), text=text, errors=[str(e)])
+        obs = self._observe(item)
+        if item.meta.get("text_warning"):
+            obs.errors.append(item.meta["text_warning"])
+        if not self.gate:
+            return obs
+        from affectllm.perception.gate import gate
+
+        checked = gate(obs, item)
+        out = checked.obs_kept
+        out.errors = out.errors + (checked.warnings if checked.error is None else [checked.error])
+        return out
+
+    def _observe(self, item: Item) -> Observations:
+        """Observations of ``item`` from the cache (given this item's paths) or the perceivers."""
         key = self._key(item)
         if key is not None:
             hit = self.cache.load(key)
             if hit is not None:
                 tensors, meta = hit
-                obs = observations_from_dict(meta, tensors)
-                obs.text = item.text
+                obs = observations_from_dict(_with_paths(meta, item), tensors)
+                obs.file, obs.text = item.main_file, item.text
                 return obs
         obs = Observations(file=item.main_file, text=item.text)
         for kind, fn in (("image", self._image), ("video", self._video), ("audio", self._audio_file)):
@@ -134,8 +157,9 @@ class Perception:
                 obs.errors.append(f"{path}: {kind} perception failed: {type(e).__name__}: {e}")
         if key is not None and not obs.errors:
             meta = obs.to_dict()
-            meta["text"] = None  # text is not part of the key; it is re-attached on load
-            self.cache.save(key, observation_tensors(obs), meta)
+            # Text is not part of the key (it is re-attached on load), and paths never enter.
+            meta["text"] = meta["file"] = None
+            self.cache.save(key, observation_tensors(obs), _without_paths(meta, item))
         return obs
 
     def _image(self, path: str, obs: Observations) -> None:
@@ -163,3 +187,29 @@ class Perception:
                 obs.audio = self.audio.perceive(result.audio, item=path, transcribe=self.transcribe)
             else:
                 obs.errors.append(f"{path}: video has no audio track (face evidence only)")
+
+
+_SLOTS = ("image", "audio", "video")
+
+
+def _swap(obj, pairs: list[tuple[str, str]]):
+    """``obj`` (JSON-like) with each ``old`` string replaced by ``new`` inside every string."""
+    if isinstance(obj, str):
+        for old, new in pairs:
+            obj = obj.replace(old, new)
+        return obj
+    if isinstance(obj, dict):
+        return {k: _swap(v, pairs) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_swap(v, pairs) for v in obj]
+    return obj
+
+
+def _without_paths(meta: dict, item: Item) -> dict:
+    """The cache copy: each of the item's paths becomes a ``<kind>`` placeholder."""
+    return _swap(meta, [(str(getattr(item, k)), f"<{k}>") for k in _SLOTS if getattr(item, k)])
+
+
+def _with_paths(meta: dict, item: Item) -> dict:
+    """A cache copy made this item's: the placeholders become its own paths."""
+    return _swap(meta, [(f"<{k}>", str(getattr(item, k))) for k in _SLOTS if getattr(item, k)])

@@ -91,6 +91,7 @@ def item_from_files(files: list[str], text: str | None = None, max_seconds: floa
             raise InputError("message", "nothing to explain: upload a photo, clip or video, or type some words")
         return Item(id="typed words", text=text)
     merged = Item(id=" + ".join(Path(f).name for f in files), text=text or None)
+    chars, cut = 0, False  # characters of the text files beyond what was kept; any file cut
     for f in files:
         name = Path(f).name
         part = Item.from_path(f, id=name)  # routed by content; a text file named .jpg is refused
@@ -107,9 +108,16 @@ def item_from_files(files: list[str], text: str | None = None, max_seconds: floa
             setattr(merged, kind, path)
         if part.main_file is None and part.text:  # a .txt file: its words are the evidence
             merged.text = part.text if not merged.text else merged.text + "\n" + part.text
+            chars += int(part.meta.get("text_chars") or len(part.text)) - len(part.text)
+            cut = cut or bool(part.meta.get("text_truncated"))
     if merged.video and (merged.image or merged.audio):
         raise InputError(merged.id, "send a video alone (its own sound track is used)")
-    return merged
+    if merged.text is None:
+        return merged
+    # Made again so the joined words are cleaned and cut once, with the exact count (io.item.Item).
+    meta = {"text_chars": chars + len(merged.text), "text_truncated": cut} if cut else {}
+    return Item(id=merged.id, image=merged.image, audio=merged.audio, video=merged.video,
+                text=merged.text, meta=meta)
 
 
 @dataclass

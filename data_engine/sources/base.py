@@ -27,6 +27,7 @@ from typing import Any, Iterator
 from affectllm.errors import InputError
 from affectllm.io import jsonl
 from affectllm.io.files import safe_join
+from affectllm.io.item import route
 from data_engine.sample import Sample
 
 log = logging.getLogger(__name__)
@@ -106,9 +107,24 @@ class Source:
     def _samples(self) -> Iterator[Sample]:
         raise NotImplementedError
 
-    def load(self) -> list[Sample]:
-        """All samples as a list (``problems`` / ``stats`` filled)."""
-        return list(self)
+    def load(self, require: bool = False) -> list[Sample]:
+        """All samples as a list (``problems`` / ``stats`` filled). ``require``: a source that
+        yields nothing raises InputError quoting its first problems (file:line: reason), so a
+        command whose every row was skipped says why instead of failing later on no data."""
+        samples = list(self)
+        if require and not samples:
+            raise InputError(f"{self.kind}:{self.path}", self.no_items_reason())
+        return samples
+
+    def no_items_reason(self, first: int = 5) -> str:
+        """Why no item came out: the first ``first`` problems as ``file:line: reason`` lines."""
+        if not self.problems:
+            return "holds no items"
+        shown = [f"  {p['file']}:{p['line'] if p['line'] is not None else '-'}: {p['reason']}"
+                 for p in self.problems[:first]]
+        more = len(self.problems) - len(shown)
+        return (f"no usable items: all {self.stats['skipped']} were skipped; the first reasons:\n"
+                + "\n".join(shown) + (f"\n  ... and {more} more" if more > 0 else ""))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r})"
@@ -147,6 +163,15 @@ class Source:
         except InputError as e:
             self.problem(file, line, f"rejected path {rel!r}: {e.reason}")
             return None
+        if kind is None and media_kind(path) is None and path.is_file():
+            # An unlisted extension (.flv, .3gp, none): the one router decides by content
+            # (affectllm.io.item.route), so whatever PyAV opens is accepted. A listed extension is
+            # trusted here (no probe per row of a 100k-row set); decoding checks it later.
+            try:
+                kind = route(path, media_only=True)
+            except InputError as e:
+                self.problem(file, line, f"{rel!r}: {e.reason}")
+                return None
         kind = kind or media_kind(path)
         if kind is None:
             self.problem(file, line, f"{rel!r}: not a known image/audio/video file type")
