@@ -62,7 +62,7 @@ def count_chars(path) -> int:
             if first and chunk.startswith(codecs.BOM_UTF8):
                 chunk = chunk[len(codecs.BOM_UTF8):]
             first = False
-            n += len(chunk) - len(chunk.translate(None, _CONTINUATION))
+            n += len(chunk.translate(None, _CONTINUATION))  # continuation bytes deleted
     return n
 
 
