@@ -112,7 +112,7 @@ def count_frames(path: str | Path) -> int | None:
 
 
 @dataclass
-class _Face:
+class Face:
     box: tuple  # (x0, y0, x1, y1) original pixels
     measures: dict
     pose: dict  # yaw/pitch/roll degrees
@@ -121,7 +121,7 @@ class _Face:
 
 
 @dataclass
-class _Frame:
+class Frame:
     n: int
     t: float
     faces: list
@@ -151,17 +151,41 @@ class FrameAnalyzer:
         self.face, self.max_faces, self.fps = face, max_faces, fps
 
     # ---- stage 2: landmarks and measures -----------------------------------------------------
-    def _mesh_stage(self, frames_in: queue.Queue, out: queue.Queue, stop: threading.Event) -> None:
+    def open_graph(self):
+        """MediaPipe's face mesh in video mode for up to ``max_faces`` faces (one per thread)."""
         import mediapipe as mp
 
+        return mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=self.max_faces,
+                                               refine_landmarks=True, min_detection_confidence=0.5,
+                                               min_tracking_confidence=0.5)
+
+    def mesh_faces(self, graph, rgb: np.ndarray, scale: float = 1.0) -> list[Face]:
+        """Faces of one frame ``[h x w x 3]`` uint8 through ``graph`` (:meth:`open_graph`).
+
+        ``scale``: frame pixels per original pixel (boxes are returned in original pixels).
+        """
         from affectllm.perception.align import eye_aligned_crop
         from affectllm.perception.face import HIGH_RESIDUAL, outside_fraction
         from affectllm.perception.geometry import frontalize
         from affectllm.perception.mesh import det_like_box
 
-        graph = mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=self.max_faces,
-                                                refine_landmarks=True, min_detection_confidence=0.5,
-                                                min_tracking_confidence=0.5)
+        h, w = rgb.shape[:2]
+        res = graph.process(rgb)
+        faces = []
+        for fl in res.multi_face_landmarks or []:
+            lm = np.array([(p.x * w, p.y * h, p.z * w) for p in fl.landmark], dtype=np.float64)
+            try:
+                crop = eye_aligned_crop(rgb, lm, side=CROP_SIDE)
+            except ValueError:  # degenerate eyes: not a usable face
+                continue
+            fr = frontalize(lm, self.face.reference)
+            conf = max(0.0, 1.0 - fr.residual / HIGH_RESIDUAL) * (1.0 - outside_fraction(lm, rgb.shape))
+            faces.append(Face(tuple(v / scale for v in det_like_box(lm)), au_rules.raw_measures(fr.points),
+                               fr.pose, conf, crop))
+        return faces
+
+    def _mesh_stage(self, frames_in: queue.Queue, out: queue.Queue, stop: threading.Event) -> None:
+        graph = self.open_graph()
         try:
             while not stop.is_set():
                 item = frames_in.get()
@@ -169,20 +193,7 @@ class FrameAnalyzer:
                     _put(out, item, stop)
                     return
                 n, t, rgb, scale = item
-                h, w = rgb.shape[:2]
-                res = graph.process(rgb)
-                faces = []
-                for fl in res.multi_face_landmarks or []:
-                    lm = np.array([(p.x * w, p.y * h, p.z * w) for p in fl.landmark], dtype=np.float64)
-                    fr = frontalize(lm, self.face.reference)
-                    try:
-                        crop = eye_aligned_crop(rgb, lm, side=CROP_SIDE)
-                    except ValueError:  # degenerate eyes: not a usable face
-                        continue
-                    conf = max(0.0, 1.0 - fr.residual / HIGH_RESIDUAL) * (1.0 - outside_fraction(lm, rgb.shape))
-                    faces.append(_Face(tuple(v / scale for v in det_like_box(lm)), au_rules.raw_measures(fr.points),
-                                       fr.pose, conf, crop))
-                if not _put(out, _Frame(n, t, faces), stop):
+                if not _put(out, Frame(n, t, self.mesh_faces(graph, rgb, scale)), stop):
                     return
         except BaseException as e:  # noqa: BLE001 - handed to the caller's thread, raised there
             _put(out, e, stop)
@@ -226,7 +237,7 @@ class FrameAnalyzer:
         for th in threads:
             th.start()
         try:
-            pending: list[_Frame] = []
+            pending: list[Frame] = []
             n_crops, done = 0, False
             while not done:
                 item = q_meshed.get()
@@ -238,7 +249,7 @@ class FrameAnalyzer:
                     pending.append(item)
                     n_crops += len(item.faces)
                 if pending and (done or n_crops >= FER_BATCH or len(pending) >= 4 * FER_BATCH):
-                    yield from self._finish(pending, tracks)
+                    yield from self.finish(pending, tracks)
                     pending, n_crops = [], 0
         finally:
             stop.set()
@@ -248,7 +259,9 @@ class FrameAnalyzer:
             for th in threads:
                 th.join(timeout=5)
 
-    def _finish(self, frames: list[_Frame], tracks) -> Iterator[list[dict]]:
+    def finish(self, frames: list[Frame], tracks) -> Iterator[list[dict]]:
+        """Rows of meshed frames, in order: expression (one batched pass), ids from ``tracks``
+        (``tracking.FaceTracks``, updated), per-face baselines. Used by :meth:`rows` and live mode."""
         crops = [f.crop for fr in frames for f in fr.faces]
         probs, embs = self.face.expressions.run(crops, batch=FER_BATCH)
         probs, embs = probs.numpy(), embs.numpy()
@@ -278,7 +291,7 @@ class FrameAnalyzer:
             st["rest"] = au_rules.personal_baseline(st["rows"], self.face.stats)
         return st["rest"]
 
-    def _row(self, fr: _Frame, f: _Face, fid: int, probs: np.ndarray, tr) -> dict:
+    def _row(self, fr: Frame, f: Face, fid: int, probs: np.ndarray, tr) -> dict:
         rest = self._baseline(tr, f.measures)
         inten = au_rules.au_intensities(f.measures, self.face.stats, rest)
         score = au_scores(f.measures, self.face.stats, rest)
