@@ -36,7 +36,8 @@ def run(args) -> int:
         return _frames(args)
     from affectllm.perception.pipeline import Perception
 
-    perception = Perception(whisper_name=args.whisper, use_cache=not (args.no_cache or args.overlay))
+    # gate=False: show what the encoders saw, silent or toneless clips included (flags say so).
+    perception = Perception(whisper_name=args.whisper, use_cache=not (args.no_cache or args.overlay), gate=False)
     failed = 0
     for f in args.files:
         obs = perception.perceive(f)
