@@ -83,3 +83,13 @@ def test_stopped_run_resumes_to_one_row_per_frame(tmp_path, face):
     df = ft.read_table(path)
     assert df.frame.tolist() == list(range(1, 41)) and n == 40
     assert (df.success == 0).all() and not out.with_name("g.csv.partial").exists()
+
+
+def test_frozen_expression_matches_the_eager_classifier(face):
+    rng = np.random.default_rng(0)
+    crops = [rng.integers(0, 256, (64, 64), dtype=np.uint8) for _ in range(37)]  # more than one batch
+    probs, embs = FrameAnalyzer(face).expression(crops)
+    ref_p, ref_e = face.expressions.run(crops)
+    assert probs.shape == (37, 7) and embs.shape == (37, 128)
+    assert np.allclose(probs, ref_p.numpy(), atol=1e-5) and np.allclose(embs, ref_e.numpy(), atol=1e-4)
+    assert FrameAnalyzer(face).expression([])[0].shape == (0, 7)
