@@ -110,6 +110,8 @@ def gate(obs: Observations, item=None, item_id: str | None = None) -> GateResult
         return GateResult(kept)
     if has_signal:
         warnings = [f"{name}: {ch} dropped from the evidence: {why}" for ch, why in dropped.items()]
+        # Idempotent: a second gate (perception's, then the caller's) repeats no warning.
+        warnings = [w for w in warnings if w not in obs.errors]
         return GateResult(kept, warnings=warnings, dropped=dropped)
     empty = Observations(file=obs.file, errors=list(obs.errors))
     reasons = "; ".join(dropped.values())

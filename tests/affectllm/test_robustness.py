@@ -72,6 +72,11 @@ def test_gate_drops_a_dead_channel_or_errors_the_item():
     assert r.warnings == ["a.mp4: voice dropped from the evidence: the audio is a steady tone, not speech "
                           "(its pitch varies 0.05 semitones)"]
     assert obs.audio is tone  # pure: the input is untouched
+    photo = Observations(file="/x/p.jpg", text="so glad")
+    once = gate(photo, Item(id="p.jpg", image="/x/p.jpg", text="so glad"))
+    assert once.warnings == ["p.jpg: face dropped from the evidence: no face found in the image"]
+    photo.errors += once.warnings
+    assert gate(photo, Item(id="p.jpg", image="/x/p.jpg", text="so glad")).warnings == []  # idempotent
     r = gate(Observations(file="/x/b.wav", audio=AudioObs(duration_s=0.05, flags=["too_short"]), text="?? 123"),
              item_id="b.wav")
     assert r.obs_kept.audio is None and r.obs_kept.text is None
@@ -214,3 +219,13 @@ def test_two_app_users_never_see_each_others_paths(files, tiny_model_dir, tmp_pa
     assert "alice" not in json.dumps(b) and not paths_in(b) and not paths_in(a)
     assert "content is text" in words["error"]
 
+
+
+def test_a_latin1_manifest_reads_with_the_encoding_it_names(files):
+    from affectllm.batch.inputs import expand_inputs
+
+    utf8 = expand_inputs([str(files["latin1.csv"])])
+    assert [b.id for b in utf8] == ["l1", "l2"] and all("byte 0xe9 on line 2" in b.error for b in utf8)
+    latin = expand_inputs([str(files["latin1.csv"])], encoding="latin-1")
+    assert [(b.id, b.text, b.error) for b in latin] == [("l1", "caf\u00e9 cr\u00e8me is lovely", None),
+                                                        ("l2", "na\u00efve joy", None)]
