@@ -78,37 +78,19 @@ def _open(path: Path):
 def iter_frames(path: str | Path, fps: float = 5.0, max_frames: int = 120, max_side: int = MAX_SIDE):
     """Yield (t seconds, RGB uint8 frame [h x w x 3], scale to original pixels), ~``fps`` per second.
 
-    Streams: only the current frame is in memory. Stops after ``max_frames`` samples.
+    Streams: only the current frame is in memory. Stops after ``max_frames`` samples. The
+    decoder is ``frames.decode`` (the per-frame table's), with its sampling schedule.
     """
-    p = Path(path)
-    container = _open(p)
+    from affectllm.perception.frames import decode
+
+    gen = decode(path, fps=fps, max_side=max_side)
     try:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        step, next_t, n = 1.0 / fps, 0.0, 0
-        for frame in container.decode(stream):
-            t = float(frame.time) if frame.time is not None else n * step
-            if t + 1e-6 < next_t:
-                continue
-            next_t = max(next_t + step, t + step * 0.5)
-            w, h = frame.width, frame.height
-            scale = min(1.0, max_side / max(w, h))
-            if scale < 1.0:
-                rgb = frame.to_ndarray(format="rgb24", width=round(w * scale) // 2 * 2,
-                                       height=round(h * scale) // 2 * 2)
-                scale = rgb.shape[1] / w
-            else:
-                rgb = frame.to_ndarray(format="rgb24")
+        for n, (_, t, rgb, scale) in enumerate(gen, 1):
             yield t, rgb, scale
-            n += 1
             if n >= max_frames:
                 break
-    except InputError:
-        raise
-    except Exception as e:  # corrupt packets after a valid header
-        raise InputError(p, f"video decoding failed ({e.__class__.__name__}: {str(e)[:160]})") from e
     finally:
-        container.close()
+        gen.close()
 
 
 def _probe(path: Path) -> tuple[float | None, bool]:
