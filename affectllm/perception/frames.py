@@ -53,6 +53,20 @@ CROP_SIDE = 64  # FER input size
 _END = object()
 
 
+def open_video(path: Path):
+    """An open PyAV container with a video stream; ``InputError`` naming the file otherwise."""
+    import av
+
+    try:
+        container = av.open(str(path))
+    except Exception as e:  # av.error.*: not a media container
+        raise InputError(path, f"unreadable video ({e.__class__.__name__}: {str(e)[:160]})") from e
+    if not container.streams.video:
+        container.close()
+        raise InputError(path, "no video stream")
+    return container
+
+
 def decode(path: str | Path, fps: float | None = None, start: int = 0,
            max_side: int = MAX_SIDE) -> Iterator[tuple[int, float, np.ndarray, float]]:
     """Yield (frame number from 1, t seconds, RGB uint8 [h x w x 3], scale to original pixels).
@@ -61,10 +75,8 @@ def decode(path: str | Path, fps: float | None = None, start: int = 0,
     frames numbered below it (they are decoded, which the codec needs, but not converted).
     Raises ``InputError`` naming the file when it cannot be opened or decoded.
     """
-    from affectllm.perception.video import _open
-
     p = Path(path)
-    container = _open(p)
+    container = open_video(p)
     try:
         stream = container.streams.video[0]
         # No codec threads: this generator already runs in its own thread, and on two cores
@@ -98,9 +110,7 @@ def decode(path: str | Path, fps: float | None = None, start: int = 0,
 
 def count_frames(path: str | Path) -> int | None:
     """Frames in the video stream from its header (None when the container does not say)."""
-    from affectllm.perception.video import _open
-
-    container = _open(Path(path))
+    container = open_video(Path(path))
     try:
         s = container.streams.video[0]
         if s.frames:

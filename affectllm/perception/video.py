@@ -34,6 +34,7 @@ from affectllm.errors import InputError
 from affectllm.knowledge.facs import PRESENCE_THRESHOLD
 from affectllm.perception.observations import FaceObs, VideoObs
 from affectllm.perception import au as au_rules
+from affectllm.perception.frames import open_video as _open
 
 MAX_SIDE = 960  # px: frames are downscaled to this longest side before detection
 MIN_BASELINE_FRAMES = 8  # fewer face frames than this: population rest, not a personal one
@@ -60,19 +61,6 @@ class _FaceFrame:
     outside: float  # fraction of landmarks outside the frame
     expression: dict = field(default_factory=dict)  # FER label -> probability
     embedding: object = None  # torch.Tensor [128]
-
-
-def _open(path: Path):
-    import av
-
-    try:
-        container = av.open(str(path))
-    except Exception as e:  # av.error.*: not a media container
-        raise InputError(path, f"unreadable video ({e.__class__.__name__}: {str(e)[:160]})") from e
-    if not container.streams.video:
-        container.close()
-        raise InputError(path, "no video stream")
-    return container
 
 
 def iter_frames(path: str | Path, fps: float = 5.0, max_frames: int = 120, max_side: int = MAX_SIDE):
