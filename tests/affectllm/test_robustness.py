@@ -173,6 +173,25 @@ def test_eval_with_every_row_skipped_exits_2_naming_file_and_line(tmp_path, caps
     assert "max() arg" not in err
 
 
+def test_eval_errors_a_tone_and_answers_from_words_beside_silence(files, tiny_model_dir, tmp_path):  # noqa: F811
+    from affectllm.cli import main
+
+    folder = files["tone.wav"].parent
+    m = folder / "eval.csv"
+    m.write_text("path,text,label\ntone.wav,,anger\nsweep.wav,,fear\nsilence.wav,I am so happy today,happiness\n")
+    out = tmp_path / "ev"
+    assert main(["eval", "run", "--source", f"manifest:{m}", "--out", str(out), "--model", str(tiny_model_dir),
+                 "--baselines", "majority", "--max-new-tokens", "4", "--quiet"]) == 0
+    rows = {r["id"]: r for r in map(json.loads, (out / "predictions.jsonl").read_text().splitlines())
+            if r.get("system") == "model"}
+    assert len(rows) == 3
+    tone, silence = rows["manifest/tone"], rows["manifest/silence"]
+    assert tone["pred"] is None and tone["probabilities"] == {} and "steady tone" in tone["error"]
+    assert silence["error"] is None and silence["pred"] is not None
+    assert any("voice dropped from the evidence: the audio is silent" in w for w in silence["warnings"])
+    assert_paths_within([{k: r[k] for k in ("error", "warnings")} for r in rows.values()], folder)
+
+
 def test_eval_source_routes_an_flv_row_by_content(files, tmp_path):
     from data_engine.sources import open_source
 
