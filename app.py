@@ -88,6 +88,7 @@ class UI:
         """Generator: streams the answer into the chat, then fills the evidence panels."""
         from affectllm.batch.job import result_row
         from affectllm.ui.attribution import attribute, channels, describe
+        from affectllm.ui.decision_panel import decision_markdown
 
         message = message or {}
         text = (message.get("text") or "").strip()
@@ -155,8 +156,9 @@ class UI:
         row = result_row(result)
         if att is not None:
             row["attribution"] = att
-        yield chat, conv, *cleared, *self._panels(conv, result, (describe(att, result.emotion) if att else None),
-                                                  item, row)
+        # The decision layer says which channel decided; the LLM-only comparison (attribution) follows.
+        said = "\n".join(x for x in (decision_markdown(result), describe(att, result.emotion) if att else None) if x)
+        yield chat, conv, *cleared, *self._panels(conv, result, said or None, item, row)
 
     def _panels(self, conv, result, decision, item=None, row=None):
         from affectllm.ui.figures import au_chart

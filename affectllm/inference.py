@@ -29,6 +29,7 @@ import torch
 from affectllm.errors import InputError
 from affectllm.io.text import MAX_TEXT_CHARS
 from affectllm.perception.observations import Observations
+from affectllm.explanation.answer import Answer, settle
 from affectllm.explanation.parse import Explanation, parse
 from affectllm.io.item import Item, to_item
 from affectllm.perception.pipeline import Perception
@@ -47,6 +48,7 @@ class ExplainResult:
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None  # set when the item could not be explained at all
     warnings: list[str] = field(default_factory=list)  # partial problems (one modality failed, text cut)
+    answer: Answer | None = None  # the decision, the LLM's own label and the rationale's verification
 
     @property
     def emotion(self) -> str | None:
@@ -61,7 +63,7 @@ class ExplainResult:
         return {a["au"]: a["intensity"] for a in faces[0]["aus"]} if faces else {}
 
     def to_dict(self) -> dict:
-        ex, obs = self.explanation, self.observations
+        ex, obs, ans = self.explanation, self.observations, self.answer
         return {
             "id": self.id,
             "emotion": ex.emotion if ex else None,
@@ -75,6 +77,12 @@ class ExplainResult:
             "evidence_aus": obs.evidence_aus() if obs else [],
             "well_formed": bool(ex.well_formed) if ex else False,
             "consistent": bool(ex.consistent) if ex else False,
+            "rationale_source": ans.rationale_source if ans else None,
+            "rationale_flags": ans.flags if ans else [],
+            "rejected_rationales": ans.rejected if ans else [],
+            "llm_emotion": ans.llm_emotion if ans else None,
+            "llm_probabilities": {k: round(v, 4) for k, v in ans.llm_probabilities.items()} if ans else {},
+            "decision": ans.decision_dict() if ans else None,
             "evidence": obs.to_dict() if obs else None,
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "warnings": self.warnings,
@@ -140,8 +148,11 @@ class Explainer:
     def __init__(self, model, perception: Perception | None = None, taxonomy: str | None = None,
                  max_new_tokens: int = 96, batch_size: int = 8, max_time_s: float | None = 180.0,
                  seed: int = 0, hints: bool = True, guided: bool | None = None, merge_lora: bool = True,
-                 cpu_weights: str | None = None):
+                 cpu_weights: str | None = None, text_expert=None):
         self.model = model
+        # The text channel's classifier (perception.text_expression): None loads the shipped one
+        # on first use, False runs without a text channel, or pass a loaded TextExpression.
+        self._text_expert = text_expert
         self.config = model.config
         self.taxonomy = taxonomy or self.config.prompting.taxonomy
         self.evidence = {m: c.evidence for m, c in self.config.encoders.items() if c.enabled}
@@ -169,6 +180,15 @@ class Explainer:
         return cls(load_model(name), **kw)
 
     from_pretrained = from_name  # the name Hugging Face users reach for first
+
+    @property
+    def text_expert(self):
+        """The text expression classifier (loaded on first use), or None when disabled."""
+        if self._text_expert is None:
+            from affectllm.perception.text_expression import shipped
+
+            self._text_expert = shipped()
+        return self._text_expert or None
 
     # -- public API ---------------------------------------------------------------------------
     def explain(self, inputs, question: str | None = None, history: list[dict] | None = None,
@@ -224,6 +244,12 @@ class Explainer:
         if obs.text and len(obs.text) > MAX_TEXT_CHARS:
             res.warnings.append(f"{res.id}: text of {len(obs.text)} characters cut to {MAX_TEXT_CHARS}")
             obs.text = obs.text[:MAX_TEXT_CHARS]
+        if obs.text and not obs.text_expression and self.text_expert is not None:
+            from affectllm.perception.text_expression import annotate
+
+            skipped = annotate(obs, self.text_expert)  # letterless text: no text channel
+            if skipped:
+                res.warnings.append(f"{res.id}: {skipped}")
         if not (obs.faces or obs.audio or obs.text or obs.video or obs.image):
             res.error = "; ".join(obs.errors) or f"{res.id}: no face, voice or text to explain"
             return res, None
@@ -292,13 +318,19 @@ class Explainer:
                 return
             t_total = time.perf_counter() - t0
             for i, (res, _) in enumerate(todo):
-                label = labels[int(probs[i].argmax())]
-                text = RESPONSE_PREFIX + rationales[i] + ANSWER_PREFIX + label + ANSWER_SUFFIX
-                ex = parse(text, self.taxonomy)
-                ex.probabilities = {lab: float(p) for lab, p in zip(labels, probs[i])}
-                res.explanation = ex
+                self._settle(res, rationales[i], {lab: float(p) for lab, p in zip(labels, probs[i])})
                 res.timings.update(generation_s=t_gen / len(todo), llm_s=t_total / len(todo),
                                    batch_llm_s=t_total)
+
+    def _settle(self, res: ExplainResult, rationale: str, llm_probs: dict[str, float]) -> None:
+        """Decide the label, keep the rationale only if it passes the verifier (else the template),
+        and parse what is shown (``explanation.answer.settle``)."""
+        t0 = time.perf_counter()
+        ans = settle(res.id, res.observations, [rationale], llm_probs, self.taxonomy, seed=self.seed)
+        ex = parse(ans.text, self.taxonomy)
+        ex.probabilities = dict(ans.probabilities)
+        res.explanation, res.answer = ex, ans
+        res.timings["settle_s"] = time.perf_counter() - t0
 
     def _stream(self, item, question, history) -> Iterator[str | ExplainResult]:
         from affectllm.generation.guided import score_labels, stream_rationale
@@ -320,10 +352,9 @@ class Explainer:
             rationale += piece
             yield piece
         probs = score_labels(self.model, batch, [rationale], labels, cache=cache)[0]
-        label = labels[int(probs.argmax())]
-        yield ANSWER_PREFIX + label + ANSWER_SUFFIX
-        ex = parse(RESPONSE_PREFIX + rationale + ANSWER_PREFIX + label + ANSWER_SUFFIX, self.taxonomy)
-        ex.probabilities = {lab: float(p) for lab, p in zip(labels, probs)}
-        res.explanation = ex
+        self._settle(res, rationale, {lab: float(p) for lab, p in zip(labels, probs)})
+        # The streamed text was the model's draft; the result holds the verified one (or the
+        # template, with rationale_source saying so), whose answer tag ends the stream.
+        yield ANSWER_PREFIX + res.emotion + ANSWER_SUFFIX
         res.timings["llm_s"] = time.perf_counter() - t0
         yield res

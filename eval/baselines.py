@@ -13,6 +13,11 @@
   taxonomy lacks, e.g. surprise in EmoDB-7, is an unmapped prediction). Its match scores are
   recorded under ``scores``; they are not probabilities, so it has no ECE.
 
+- ``text``: the text expression classifier alone (``perception.text_expression``: MiniLM + TF-IDF
+  read-out fitted on GoEmotions train), on typed text, mapped like ``fer``.
+- ``experts``: the decision layer over the channel experts alone, without the LLM's label scores
+  (``decision.pool.pool_for``): what the product would answer if the LLM had no say.
+
 The face baselines give an error line for an item without a face, ``voice`` one without scored speech. Records have the shape of
 ``eval.generate`` lines, so ``eval.score`` treats every system alike.
 
@@ -26,13 +31,17 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+from affectllm.decision.channels import expert_scores
+from affectllm.decision.pool import pool_for
 from affectllm.knowledge.emfacs import match_prototypes
 from affectllm.knowledge.taxonomy import fold_scores, get_taxonomy, resolve_concept
 from eval.generate import Perceived, base_record, error_record, gold_labels, open_predictions
 
 FACE_BASELINES = ("fer", "prototype")
 VOICE_BASELINES = ("voice",)
-BASELINES = ("majority", *FACE_BASELINES, *VOICE_BASELINES)
+TEXT_BASELINES = ("text",)
+POOLED_BASELINES = ("experts",)
+BASELINES = ("majority", *FACE_BASELINES, *VOICE_BASELINES, *TEXT_BASELINES, *POOLED_BASELINES)
 
 
 def label_prior(samples: Sequence, taxonomy: str) -> dict[str, float]:
@@ -117,6 +126,40 @@ def voice_record(sample, perceived: Perceived, taxonomy: str) -> dict:
     return rec
 
 
+def text_record(sample, perceived: Perceived, taxonomy: str) -> dict:
+    """The ``text`` line of one item: the text classifier's scores mapped into the taxonomy."""
+    obs, seconds, err = perceived
+    timings = {"perception_s": round(seconds, 3)}
+    if err is not None:
+        return error_record(sample, "text", None, taxonomy, err, timings=timings)
+    probs = classifier_probabilities(obs.text_expression, taxonomy) if obs.text_expression else {}
+    if not probs:
+        return error_record(sample, "text", None, taxonomy, f"{sample.id}: text needs typed words with "
+                            "letters (none, or the classifier was skipped)", timings=timings)
+    rec = base_record(sample, "text", None, taxonomy)
+    rec.update(pred=_top(probs), probabilities={k: round(v, 4) for k, v in probs.items()},
+               raw={k: round(float(v), 4) for k, v in obs.text_expression.items()},
+               cited_aus=[], evidence_aus=obs.evidence_aus(), timings=timings, error=None)
+    return rec
+
+
+def experts_record(sample, perceived: Perceived, taxonomy: str) -> dict:
+    """The ``experts`` line: the shipped decision pool over the item's experts, no LLM scores."""
+    obs, seconds, err = perceived
+    timings = {"perception_s": round(seconds, 3)}
+    if err is not None:
+        return error_record(sample, "experts", None, taxonomy, err, timings=timings)
+    channels = expert_scores(obs)
+    if not channels:
+        return error_record(sample, "experts", None, taxonomy, f"{sample.id}: no channel expert scored "
+                            "this item", timings=timings)
+    d = pool_for(taxonomy).decide(channels)
+    rec = base_record(sample, "experts", None, taxonomy)
+    rec.update(pred=d.emotion, probabilities={k: round(v, 4) for k, v in d.probabilities.items()},
+               channels=channels, cited_aus=[], evidence_aus=obs.evidence_aus(), timings=timings, error=None)
+    return rec
+
+
 def run_baseline(name: str, samples: Sequence, out_path: str | Path, taxonomy: str,
                  store: dict[str, Perceived] | None = None, *, prior: dict[str, float] | None = None,
                  prior_from: str = "", resume: bool = True) -> dict:
@@ -139,6 +182,10 @@ def run_baseline(name: str, samples: Sequence, out_path: str | Path, taxonomy: s
                 rec = majority_record(s, taxonomy, prior, prior_from)
             elif name == "voice":
                 rec = voice_record(s, store[s.id], taxonomy)
+            elif name == "text":
+                rec = text_record(s, store[s.id], taxonomy)
+            elif name == "experts":
+                rec = experts_record(s, store[s.id], taxonomy)
             else:
                 rec = face_record(name, s, store[s.id], taxonomy)
             journal.append(rec)

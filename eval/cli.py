@@ -35,6 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--baselines", default=DEFAULT_BASELINES, help=BASELINE_HELP)
     r.add_argument("--drop-modality", action="append", default=[], choices=("face", "audio", "text"),
                    metavar="MOD", help="also run the model without face|audio|text evidence (repeatable)")
+    r.add_argument("--ids", default=None, metavar="FILE",
+                   help="keep only the items whose ids are listed in FILE (one a line)")
     r.add_argument("--taxonomy", default=None, help="label set (default: the source's)")
     r.add_argument("--out", required=True, metavar="DIR", help="output folder (rerun = resume)")
     r.add_argument("--seed", type=int, default=0, help="subset seed (default 0)")
@@ -100,7 +102,7 @@ def _run(args) -> dict:
     return evaluate(args.source, args.out, split=args.split, model=args.model, limit=args.limit,
                     baselines=baselines, drop=args.drop_modality, taxonomy=args.taxonomy, seed=args.seed,
                     restart=args.restart, progress=not args.quiet, command=command_line(args),
-                    batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, cpu_weights=args.cpu_weights)
+                    batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, cpu_weights=args.cpu_weights, ids=args.ids)
 
 
 def _score(args) -> dict:

@@ -123,4 +123,20 @@ def write_figures(run_dir: str | Path, blocks: dict[str, dict], records: dict[st
         if heat is not None:
             figs["au_heatmap"] = heat
             break
+    rel = reliability_figure(records[primary], out / "reliability.png")
+    if rel is not None:
+        figs["reliability"] = rel
     return figs
+
+
+def reliability_figure(records: list[dict], path: Path) -> Path | None:
+    """Reliability diagram (10 bins) of the single-label lines with probabilities; None without any."""
+    from affectllm.decision.calibration import reliability_diagram
+    from eval.metrics import top_confidences
+
+    recs = [r for r in records if r.get("probabilities") and len(r.get("gold") or []) == 1]
+    if not recs:
+        return None
+    confs, correct = top_confidences([r["probabilities"] for r in recs], [r["gold"][0] for r in recs])
+    reliability_diagram(confs, correct, path)
+    return path

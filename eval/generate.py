@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from affectllm.decision.channels import expert_scores
 from affectllm.errors import InputError
 from affectllm.perception.observations import Observations
 from affectllm.knowledge.taxonomy import get_taxonomy, resolve_labels
@@ -114,8 +115,24 @@ def explain_record(sample, result, system: str, model: str | None, taxonomy: str
                well_formed=d["well_formed"], consistent=d["consistent"],
                # perception_s: the first (uncached) perception, not the reuse inside explain
                timings={**d["timings"], "perception_s": round(perception_s, 3)},
-               warnings=d["warnings"], error=d["error"])
+               warnings=d["warnings"], error=d["error"],
+               # The decision and the verifier (issues 15/16): what the LLM itself said, what each
+               # expert said (the decision's fitting rows), and the shown rationale's flags.
+               llm_emotion=d["llm_emotion"], llm_probabilities=d["llm_probabilities"],
+               channels=expert_scores(result.observations), decision=d["decision"],
+               rationale_source=d["rationale_source"],
+               verifier={"ok": not d["rationale_flags"], "flags": d["rationale_flags"]},
+               model_verifier=_model_verdict(d))
     return rec
+
+
+def _model_verdict(d: dict) -> dict | None:
+    """The verdict on the LLM's own rationale: rejected (its flags) or shown (the shown flags)."""
+    if d.get("rationale_source") is None:
+        return None
+    rejected = [r for r in d.get("rejected_rationales") or [] if r.get("source") == "model"]
+    flags = rejected[0]["flags"] if rejected else d["rationale_flags"]
+    return {"ok": not flags, "flags": flags}
 
 
 def error_record(sample, system: str, model: str | None, taxonomy: str, error: str,

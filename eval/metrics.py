@@ -25,6 +25,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from affectllm.decision import calibration
+
 from eval.explanation_metrics import (  # noqa: F401  (re-exported)
     au_f1, au_macro_f1, au_micro_f1, consistency_rate, grounding, grounding_precision,
     hallucination_rate, length_stats, rouge_l, rouge_l_corpus, well_formed_rate)
@@ -181,36 +183,35 @@ def hit_rate(gold: Sequence, top_pred: Sequence[str | None]) -> float:
 # ---- calibration ------------------------------------------------------------------------------
 
 
-def expected_calibration_error(probabilities: Sequence[Mapping[str, float]] | np.ndarray,
-                               gold: Sequence[str], labels: Sequence[str] | None = None,
-                               n_bins: int = 15) -> float:
-    """ECE (Guo et al. 2017) of the top label: sum over bins of |B|/n * |accuracy(B) - confidence(B)|.
+def top_confidences(probabilities: Sequence[Mapping[str, float]] | np.ndarray, gold: Sequence[str],
+                    labels: Sequence[str] | None = None) -> tuple[list[float], list[bool]]:
+    """(confidence of the top label, whether it is the gold label) per item.
 
     ``probabilities``: one ``{label: p}`` per item, or an array ``[n x k]`` with columns in the
-    order of ``labels``. Confidence = the highest probability (first label wins ties); bins are
-    equal-width, right-closed ``(i/M, (i+1)/M]`` with 0 in the first. Probabilities are used as
-    given (not renormalised). An item without probabilities raises ValueError.
+    order of ``labels``. The first label wins ties; probabilities are used as given. An item
+    without probabilities raises ValueError.
     """
     if isinstance(probabilities, np.ndarray):
         if labels is None or probabilities.ndim != 2 or probabilities.shape[1] != len(labels):
             raise ValueError("an [n x k] probability array needs labels of length k")
         probabilities = [dict(zip(labels, row.tolist())) for row in probabilities]
     _aligned(gold, probabilities)
-    if n_bins < 1:
-        raise ValueError("n_bins must be >= 1")
-    conf = np.zeros(n_bins)
-    hits = np.zeros(n_bins)
-    count = np.zeros(n_bins)
+    confs, correct = [], []
     for i, (probs, g) in enumerate(zip(probabilities, gold)):
         if not probs:
             raise ValueError(f"item {i} has no probabilities")
         top, c = max(probs.items(), key=lambda kv: kv[1])  # max keeps the first of equal values
-        b = min(n_bins - 1, max(0, math.ceil(float(c) * n_bins - 1e-9) - 1))
-        conf[b] += c
-        hits[b] += top == g
-        count[b] += 1
-    n = count.sum()
-    if n == 0:
-        return 0.0
-    nonempty = count > 0
-    return float(np.sum(np.abs(hits[nonempty] - conf[nonempty])) / n)
+        confs.append(float(c))
+        correct.append(top == g)
+    return confs, correct
+
+
+def expected_calibration_error(probabilities: Sequence[Mapping[str, float]] | np.ndarray,
+                               gold: Sequence[str], labels: Sequence[str] | None = None,
+                               n_bins: int = 10) -> float:
+    """ECE (Guo et al. 2017) of the top label over ``n_bins`` equal-width bins: the one
+    implementation, ``affectllm.decision.calibration``, fed by :func:`top_confidences`."""
+    if n_bins < 1:
+        raise ValueError("n_bins must be >= 1")
+    confs, correct = top_confidences(probabilities, gold, labels)
+    return float(calibration.expected_calibration_error(confs, correct, n_bins)) if confs else 0.0

@@ -16,13 +16,15 @@ def _f(x, digits: int = 3) -> str:
 
 def _systems_table(blocks: dict[str, dict]) -> list[str]:
     multi = any("multilabel" in b for b in blocks.values())
-    head = ["system", "n", "accuracy", "UAR", "macro F1", "weighted F1", "ECE", "unmapped", "errors"]
+    head = ["system", "n", "accuracy", "UAR", "macro F1", "weighted F1", "ECE (10 bins)", "share p>=0.99",
+            "acc. at p>=0.99", "unmapped", "errors"]
     if multi:
         head += ["hit rate (all)", "micro F1 (all)", "macro F1 (all)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, b in blocks.items():
+        cal = b.get("calibration") or {}
         row = [name, b["n"], b["accuracy"], b["uar"], b["macro_f1"], b["weighted_f1"], b["ece"],
-               b["unmapped"], b["n_errors"]]
+               cal.get("share_p_ge_0.99"), cal.get("acc_p_ge_0.99"), b["unmapped"], b["n_errors"]]
         if multi:
             ml = b.get("multilabel", {})
             row += [ml.get("hit_rate"), ml.get("micro_f1"), ml.get("macro_f1")]
@@ -62,6 +64,32 @@ def _explanation_lines(blocks: dict[str, dict]) -> list[str]:
         lines.append("ROUGE-L against reference rationales: " + ", ".join(
             f"{n} {_f(e['rouge_l'])} (n={e['n_rouge']})" for n, e in rows if "rouge_l" in e) + ".")
     return lines + [""]
+
+
+def _verifier_lines(blocks: dict[str, dict]) -> list[str]:
+    """Rationale verifier rates (explanation.verify) per LLM system: the shown rationale, and the
+    LLM's own before any template fallback."""
+    rows = []
+    for name, b in blocks.items():
+        for which, key in (("shown", "verifier"), ("LLM's own", "model_verifier")):
+            v = b.get(key) or {}
+            rates, stats = v.get("flag_rates"), v.get("rationale_stats") or {}
+            if not rates:
+                continue
+            src = b.get("rationale_sources") or {}
+            rows.append([f"{name} ({which})", rates.get("n"), rates.get("any"), rates.get("wrong_modality"),
+                         rates.get("conclusion_mismatch"), rates.get("false_agreement"),
+                         rates.get("invented_number"), rates.get("invented_au"), rates.get("cut_section"),
+                         rates.get("confidence_mismatch"), stats.get("distinct_ratio"),
+                         stats.get("mean_length_words"),
+                         f"{src.get('model', 0)}/{src.get('template', 0)}" if which == "shown" else "-"])
+    if not rows:
+        return []
+    head = ["rationales", "n", "any flag", "wrong modality", "conclusion != answer", "false agreement",
+            "invented number", "invented AU", "cut section", "confidence mismatch", "distinct", "mean words",
+            "model/template"]
+    return (["## Rationale verifier", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+            + ["| " + " | ".join(_f(x) for x in r) + " |" for r in rows] + [""])
 
 
 def _examples(records: list[dict], k: int = 3) -> list[str]:
@@ -114,6 +142,7 @@ def render_report(metrics: dict, records: dict[str, list[dict]]) -> str:
     out += facts + ["", "## Label metrics", ""] + _systems_table(blocks) + [""]
     out += ["## Per class", ""] + _per_class_table(blocks, primary) + [""]
     out += _explanation_lines(blocks)
+    out += _verifier_lines(blocks)
     figs = metrics.get("figures") or {}
     if figs:
         out += ["## Figures", ""] + [f"![{name}]({rel})" for name, rel in figs.items()] + [""]

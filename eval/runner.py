@@ -31,23 +31,25 @@ from pathlib import Path
 
 from affectllm.errors import InputError
 from affectllm.io.files import atomic_write_json
-from eval.baselines import FACE_BASELINES, VOICE_BASELINES, label_prior, run_baseline
+from eval.baselines import FACE_BASELINES, TEXT_BASELINES, VOICE_BASELINES, label_prior, run_baseline
 from eval.generate import DROPPABLE, drop_modality, generate, gold_labels, perceive
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BASELINES = ("majority", "fer", "prototype", "voice", "base")
-KNOWN_BASELINES = ("majority", *FACE_BASELINES, *VOICE_BASELINES, "base")
-INSTANT = ("majority", *FACE_BASELINES, *VOICE_BASELINES)  # no LLM: computed from perception
-RESUME_KEYS = ("source", "split", "limit", "seed", "model", "taxonomy", "cpu_weights")  # must match to resume a folder
+DEFAULT_BASELINES = ("majority", "fer", "prototype", "voice", "text", "experts", "base")
+KNOWN_BASELINES = ("majority", *FACE_BASELINES, *VOICE_BASELINES, *TEXT_BASELINES, "experts", "base")
+INSTANT = ("majority", *FACE_BASELINES, *VOICE_BASELINES, *TEXT_BASELINES, "experts")  # no LLM: from perception
+RESUME_KEYS = ("source", "split", "limit", "seed", "model", "taxonomy", "cpu_weights", "ids")  # must match to resume a folder
 
 
 def load_samples(source: str, split: str | None = None, limit: int | None = None,
-                 seed: int = 0) -> tuple[list, list, int]:
+                 seed: int = 0, ids: str | None = None) -> tuple[list, list, int]:
     """(items to evaluate, the source's train items, items available before ``limit``).
 
     ``split`` keeps the items of that split (``dev``, ``train``, ...); None keeps them all.
     ``limit`` keeps a seeded-hash subset, in source order (``data_engine.build.subset``).
+    ``ids``: a file of item ids, one a line (the source's own ids or without its ``source/``
+    prefix), to keep only those, e.g. the decision slice a classifier never trained on.
     """
     from data_engine.build import subset
     from data_engine.sources import open_source
@@ -63,6 +65,11 @@ def load_samples(source: str, split: str | None = None, limit: int | None = None
                              "(leave --split out to evaluate the whole source)")
     else:
         chosen = samples
+    if ids is not None:
+        wanted = {line.strip() for line in Path(ids).read_text().splitlines() if line.strip()}
+        chosen = [s for s in chosen if s.id in wanted or s.id.split("/", 1)[-1] in wanted]
+        if not chosen:
+            raise InputError(ids, "none of its ids is an item of the chosen source and split")
     chosen_ids = {s.id for s in chosen}
     train = [s for s in samples if s.split == "train" and s.id not in chosen_ids]
     return subset(chosen, limit, seed), train, len(chosen)
@@ -93,10 +100,17 @@ def _default_factory(batch_size: int, max_new_tokens: int, cpu_weights: str | No
     return make
 
 
-def _perceiver(perception) -> Callable:
+def _perceiver(perception, text_expert=None) -> Callable:
+    """Perceive one item; with ``text_expert``, also score its typed text (the text channel)."""
     def run(item):
         t0 = time.perf_counter()
         obs = perception.perceive(item)
+        if text_expert is not None:
+            from affectllm.perception.text_expression import annotate
+
+            skipped = annotate(obs, text_expert)  # letterless text: no text channel for this item
+            if skipped:
+                obs.errors.append(f"{item.id}: {skipped}")
         return obs, time.perf_counter() - t0
     return run
 
@@ -119,7 +133,8 @@ def evaluate(source: str, out_dir: str | Path, *, split: str | None = None, mode
              limit: int | None = None, baselines: Sequence[str] = DEFAULT_BASELINES,
              drop: Sequence[str] = (), taxonomy: str | None = None, seed: int = 0, restart: bool = False,
              progress: bool = True, command: str | None = None, batch_size: int = 8, max_new_tokens: int = 96,
-             cpu_weights: str | None = None, perception=None, explainer_factory: Callable | None = None) -> dict:
+             cpu_weights: str | None = None, perception=None, explainer_factory: Callable | None = None,
+             text_expert_factory: Callable | None = None, ids: str | None = None) -> dict:
     """Run everything described in the module docstring; returns the metrics dict.
 
     ``explainer_factory(name, taxonomy, perception) -> Explainer`` builds the LLM systems
@@ -135,10 +150,10 @@ def evaluate(source: str, out_dir: str | Path, *, split: str | None = None, mode
     if bad:
         raise ValueError(f"cannot drop {bad}; choose from {DROPPABLE}")
     model = model or default_model_name()
-    samples, train, n_available = load_samples(source, split, limit, seed)
+    samples, train, n_available = load_samples(source, split, limit, seed, ids)
     tax = choose_taxonomy(samples, taxonomy)
     out = Path(out_dir)
-    run = {"source": source, "split": split, "limit": limit, "seed": seed, "model": model, "taxonomy": tax,
+    run = {"source": source, "split": split, "limit": limit, "seed": seed, "model": model, "taxonomy": tax, "ids": ids,
            "cpu_weights": cpu_weights, "command": command, "n_items": len(samples), "n_available": n_available,
            "n_labelled": sum(bool(gold_labels(s, tax)) for s in samples), "skipped": {}, "files": {}}
     old = _check_resume(out, run, restart)
@@ -147,12 +162,15 @@ def evaluate(source: str, out_dir: str | Path, *, split: str | None = None, mode
     # Which systems run, and why others do not.
     has_face = any(m in s.media for s in samples for m in ("image", "video"))
     has_voice = any(m in s.media for s in samples for m in ("audio", "video"))
+    has_text = any("text" in s.media for s in samples)
     systems = ["model"]
     for name in baselines:
         if name in FACE_BASELINES and not has_face:
             run["skipped"][name] = "no item has an image or video"
         elif name in VOICE_BASELINES and not has_voice:
             run["skipped"][name] = "no item has audio or video"
+        elif name in TEXT_BASELINES and not has_text:
+            run["skipped"][name] = "no item has typed text"
         elif name == "base" and (model in BASE_ALIASES):
             run["skipped"][name] = f"the chosen model {model!r} is the base LLM"
         else:
@@ -180,7 +198,12 @@ def evaluate(source: str, out_dir: str | Path, *, split: str | None = None, mode
         perception = Perception()
     store: dict = {}
     t0 = time.perf_counter()
-    perceive(samples, _perceiver(perception), store, progress=progress)
+    text_expert = None
+    if has_text:
+        from affectllm.perception.text_expression import shipped
+
+        text_expert = text_expert_factory() if text_expert_factory else shipped()
+    perceive(samples, _perceiver(perception, text_expert), store, progress=progress)
     spent("perceive", t0)
     factory = explainer_factory or _default_factory(batch_size, max_new_tokens, cpu_weights)
     explainers: dict[str, object] = {}

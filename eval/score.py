@@ -39,7 +39,9 @@ import numpy as np
 from affectllm.io import jsonl
 from affectllm.io.files import atomic_write_json, atomic_write_text
 from affectllm.knowledge.taxonomy import get_taxonomy
+from affectllm.decision.calibration import confidence_summary
 from eval import metrics as M
+from eval.explanation_metrics import verifier_block
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,17 @@ def _explanation_block(recs: list[dict]) -> dict:
     return out
 
 
+def _decision_block(recs: list[dict]) -> dict | None:
+    """How often the decided answer differs from the LLM's own label, and which channels spoke."""
+    decided = [r for r in recs if r.get("decision")]
+    if not decided:
+        return None
+    used = Counter(c for r in decided for c in r["decision"].get("channels_used", []))
+    return {"n": len(decided), "channels_used": dict(used),
+            "llm_overruled": sum(r.get("llm_emotion") not in (None, r.get("pred")) for r in decided),
+            "guard_applied": sum(bool(r["decision"].get("guard_applied")) for r in decided)}
+
+
 def score_records(records: Sequence[dict], taxonomy: str | None = None) -> dict:
     """All metrics of one system's lines (see module docstring for the conventions)."""
     if taxonomy is None:
@@ -121,8 +134,17 @@ def score_records(records: Sequence[dict], taxonomy: str | None = None) -> dict:
     block["n_ece"] = len(with_p)
     block["ece"] = (M.expected_calibration_error([r["probabilities"] for r in with_p], [r["gold"][0] for r in with_p])
                     if with_p else None)
+    if with_p:  # ECE (10 bins), the share of answers at p >= 0.99 and how often those are right
+        confs, correct = M.top_confidences([r["probabilities"] for r in with_p], [r["gold"][0] for r in with_p])
+        block["calibration"] = confidence_summary(confs, correct)
+        block["channels_decided"] = _decision_block(with_p)
     if any("rationale" in r for r in records):
         block["explanation"] = _explanation_block(list(records))
+        block["verifier"] = verifier_block([r for r in records if r.get("rationale")], tax.name)
+        block["model_verifier"] = verifier_block([{**r, "verifier": r.get("model_verifier")}
+                                                  for r in records if r.get("rationale")], tax.name)
+        sources = Counter(r.get("rationale_source") for r in records if r.get("rationale"))
+        block["rationale_sources"] = {str(k): v for k, v in sources.items()}
     au_recs = [r for r in records if r.get("gold_aus")]
     if au_recs:
         gold_aus = [r["gold_aus"] for r in au_recs]

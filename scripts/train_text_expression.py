@@ -40,7 +40,7 @@ TAUS = (-0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0, 1.5)  # 0.5 was the edge of a fi
 
 def read_split(path: Path, names: list[str]) -> list[dict]:
     """Rows {id, text, labels: [Ekman-7 names]} of one TSV (text, comma-separated ids, id)."""
-    from affectllm.taxonomy import normalize_label
+    from affectllm.knowledge.taxonomy import normalize_label
 
     rows = []
     with open(path, newline="", encoding="utf-8") as f:
@@ -213,7 +213,7 @@ def main() -> None:
     from affectllm.perception.text_expression import (ASSET_DIR, BASE_MODULE, BASE_PACKAGE, BASE_VERSION,
                                                       TextExpression, Tfidf, base_model_dir, load_encoder,
                                                       merge_lora)
-    from affectllm.taxonomy import EKMAN7
+    from affectllm.knowledge.taxonomy import EKMAN7
 
     labels = list(EKMAN7.labels)
     names = (DATA / "labels.txt").read_text().split()

@@ -47,6 +47,26 @@ def _one_torch_thread():
     torch.set_num_threads(1)
 
 
+@pytest.fixture(scope="session")
+def tiny_text_expert(tmp_path_factory):
+    """A tiny random text expression classifier (tests/_tiny_text.py)."""
+    from _tiny_text import build_tiny_base, make
+
+    return make(build_tiny_base(tmp_path_factory.mktemp("tiny_text_bert")))
+
+
+@pytest.fixture(autouse=True)
+def _tiny_text_channel(request, monkeypatch):
+    """Fast tests get the tiny text classifier wherever the product loads the shipped one
+    (``perception.text_expression.shipped``); tests marked slow run the real asset."""
+    if request.node.get_closest_marker("slow"):
+        return
+    import affectllm.perception.text_expression as te
+
+    expert = request.getfixturevalue("tiny_text_expert")
+    monkeypatch.setattr(te, "shipped", lambda: expert)
+
+
 # -- tiny random LLMs (model helper) ---------------------------------------------------------
 # A byte-level BPE trained in process on a small corpus: lossless for any text (so parsing and
 # reward tests can round-trip real answers), with ChatML special tokens and a chat template.

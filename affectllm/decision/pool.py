@@ -326,3 +326,19 @@ def load_pool(taxonomy: str, path: str | Path | None = None) -> DecisionPool:
     if pool.taxonomy != name:
         raise ValueError(f"{path}: holds a pool for {pool.taxonomy}, not {name}")
     return pool
+
+
+def prior_pool(taxonomy: str) -> DecisionPool:
+    """The unfitted pool for a taxonomy without an asset: every expert at weight 1 (its
+    probabilities taken as given), the LLM at 0 (it must earn a say by fitting), no bias, T = 1."""
+    name = get_taxonomy(taxonomy).name
+    return DecisionPool(name, weights={"face": 1.0, "voice": 1.0, "text": 1.0, "llm": 0.0},
+                        bias={y: 0.0 for y in get_taxonomy(name).labels},
+                        fitted_on={"all": "nothing: prior (experts weight 1, llm 0), no asset for this taxonomy"})
+
+
+@lru_cache(maxsize=16)
+def pool_for(taxonomy: str) -> DecisionPool:
+    """The shipped pool for ``taxonomy`` if one was fitted, else :func:`prior_pool` (cached)."""
+    name = get_taxonomy(taxonomy).name
+    return load_pool(name) if (ASSET_DIR / f"{name}.json").is_file() else prior_pool(name)

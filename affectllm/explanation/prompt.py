@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from affectllm.explanation.format import ANSWER_CLOSE, ANSWER_OPEN, PLACEHOLDERS, RESPONSE_PREFIX, THINK_CLOSE, THINK_OPEN
-from affectllm.perception.observations import Observations
+from affectllm.perception.observations import Observations, text_classifier_line
 from affectllm.knowledge.taxonomy import get_taxonomy
 
 EVIDENCE_MODES = ("soft", "text", "both")
@@ -84,6 +84,8 @@ def evidence_text(obs: Observations, evidence: Mapping[str, str] | None = None, 
         lines.append(obs.audio.to_text())
     if obs.text:
         lines.append(f'Text: "{obs.text.strip()}"')
+        if obs.text_expression:
+            lines.append(text_classifier_line(obs.text_expression))
     return "\n".join(lines)
 
 

@@ -27,7 +27,7 @@ from affectllm.knowledge.facs import AU_NAMES, INTENSITY_WORDS
 from affectllm.knowledge.emfacs import AU_SIGNALS, PROSODY_CUES
 from affectllm.perception.observations import Observations
 from affectllm.explanation.parse import format_explanation
-from affectllm.knowledge.taxonomy import Taxonomy, get_taxonomy, valence_arousal
+from affectllm.knowledge.taxonomy import Taxonomy, fold_scores, get_taxonomy, valence_arousal
 from affectllm.explanation import evidence_facts as E
 
 MAX_AUS = 6  # AUs listed one by one; weaker ones are summarised (small LLMs lose track of long lists)
@@ -148,7 +148,16 @@ class _Writer:
                 out.append(self.pick((f"The word {q} points to {w.label}",
                                       f"Salient word: {q}, suggesting {w.label}",
                                       f"{q} in the {w.source} signals {w.label}")))
-        if not shown:
+        ranked = self._text_ranked()
+        if ranked:
+            (top, p), rest = ranked[0], ranked[1:2]
+            scores = f"{top} {p:.2f}" + "".join(f", {lab} {q:.2f}" for lab, q in rest)
+            drivers = [w for w in self.obs.text_drivers if w and w in (self.obs.text or "")]
+            out.append(self.pick((f"The text classifier gives {scores}", f"Text classifier: {scores}")))
+            if drivers:
+                out.append(self.pick(("The words that move it most: ", "Its driving words: "))
+                           + ", ".join(_quote(w) for w in drivers))
+        elif not shown:
             out.append(self.pick((f"No emotion word is recognised in the {src}",
                                   f"The {src} contains no recognised emotion word")))
         n = ev.emphasis.get("exclamations", 0)
@@ -160,7 +169,8 @@ class _Writer:
 
     # ---- Interpretation -------------------------------------------------------------------
     def interpretation(self) -> str:
-        parts = [self._face(), self._classifier(), self._voice(), self._voice_classifier(), self._words(),
+        parts = [self._face(), self._classifier(), self._voice(), self._voice_classifier(), self._text_classifier(),
+                 self._words(),
                  self._agreement(), self._runner_up()]
         return " ".join(p for p in parts if p)
 
@@ -222,6 +232,23 @@ class _Writer:
         pl = dict(ev.classifier).get(L, 0.0)
         return self.pick((f"The expression classifier leans to {top} ({p:.2f}), with {L} at {pl:.2f}.",
                           f"The expression classifier favours {top} ({p:.2f}) over {L} ({pl:.2f})."))
+
+    def _text_ranked(self) -> list[tuple[str, float]]:
+        """The text classifier's scores folded into the taxonomy, best first ([] without any)."""
+        scores = fold_scores(self.obs.text_expression or {}, self.ev.taxonomy)
+        return sorted(scores.items(), key=lambda kv: -kv[1])
+
+    def _text_classifier(self) -> str:
+        ranked, L = self._text_ranked(), self.L
+        if not ranked:
+            return ""
+        top, p = ranked[0]
+        if top == L:
+            return self.pick((f"The text classifier agrees, rating {L} highest ({p:.2f}).",
+                              f"The text classifier also puts {L} first ({p:.2f})."))
+        pl = dict(ranked).get(L, 0.0)
+        return self.pick((f"The text classifier leans to {top} ({p:.2f}), with {L} at {pl:.2f}.",
+                          f"The text classifier favours {top} ({p:.2f}) over {L} ({pl:.2f})."))
 
     def _voice_classifier(self) -> str:
         ev, L = self.ev, self.L

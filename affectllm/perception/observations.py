@@ -152,6 +152,9 @@ class Observations:
     video: VideoObs | None = None
     text: str | None = None
     errors: list[str] = field(default_factory=list)  # per-item problems, each naming the reason
+    # The text expression classifier on ``text`` (Ekman-7 label -> probability); {} without text.
+    text_expression: dict[str, float] = field(default_factory=dict)
+    text_drivers: list[str] = field(default_factory=list)  # words of ``text`` that move it most (occlusion)
 
     @property
     def main_face(self) -> FaceObs | None:
@@ -167,7 +170,9 @@ class Observations:
                 "audio": self.audio.to_dict() if self.audio else None,
                 "image": self.image.to_dict() if self.image else None,
                 "video": self.video.to_dict() if self.video else None,
-                "text": self.text, "errors": list(self.errors)}
+                "text": self.text, "errors": list(self.errors),
+                "text_expression": {k: round(float(v), 4) for k, v in self.text_expression.items()},
+                "text_drivers": list(self.text_drivers)}
 
     def to_text(self) -> str:
         lines = []
@@ -181,9 +186,17 @@ class Observations:
             lines.append(self.audio.to_text())
         if self.text:
             lines.append(f'Text: "{self.text.strip()}"')
+            if self.text_expression:
+                lines.append(text_classifier_line(self.text_expression))
         if not lines:
             lines.append("No usable evidence was perceived.")
         return "\n".join(lines)
+
+
+def text_classifier_line(scores: dict[str, float]) -> str:
+    """The text expression classifier's top three, worded like the face and voice classifiers'."""
+    top = sorted(scores.items(), key=lambda kv: -kv[1])[:3]
+    return "Text classifier: " + ", ".join(f"{k} {v:.2f}" for k, v in top) + "."
 
 
 def observations_from_dict(d: dict, tensors: dict | None = None) -> Observations:
@@ -214,7 +227,9 @@ def observations_from_dict(d: dict, tensors: dict | None = None) -> Observations
         video = VideoObs(fps=v["fps"], n_frames=v["n_frames"], duration_s=v["duration_s"],
                          au_summary=dict(v.get("au_summary", {})), has_audio=v.get("has_audio", False))
     return Observations(file=d.get("file"), faces=faces, audio=audio, image=image, video=video,
-                        text=d.get("text"), errors=list(d.get("errors", [])))
+                        text=d.get("text"), errors=list(d.get("errors", [])),
+                        text_expression=dict(d.get("text_expression") or {}),
+                        text_drivers=list(d.get("text_drivers") or []))
 
 
 def observation_tensors(obs: Observations) -> dict:

@@ -219,7 +219,7 @@ class TextExpression:
         """Write ``head.safetensors`` (head and, if any, the LoRA adapter) and ``config.json``."""
         from safetensors.torch import save_file
 
-        from affectllm.fileutil import atomic_write_json
+        from affectllm.io.files import atomic_write_json
 
         folder = Path(asset_dir)
         folder.mkdir(parents=True, exist_ok=True)
@@ -269,3 +269,26 @@ class TextExpression:
                              f"{len(labels)} labels x feature width {hidden}")
         return cls(tokenizer=tokenizer, encoder=encoder, labels=labels, weight=weight, bias=bias,
                    max_length=int(config.get("max_length", 64)), adapter=adapter, config=config, tfidf=tfidf)
+
+
+_SHIPPED: list[TextExpression] = []
+
+
+def shipped() -> TextExpression:
+    """The shipped classifier, loaded once per process (the Explainer and eval share it)."""
+    if not _SHIPPED:
+        _SHIPPED.append(TextExpression.load())
+    return _SHIPPED[0]
+
+
+def annotate(obs, expert: TextExpression, n_drivers: int = 3) -> str | None:
+    """Score ``obs.text`` into ``obs.text_expression`` and its driving words into ``obs.text_drivers``
+    (unless already there); returns why the text channel was skipped (letterless text), else None."""
+    if not obs.text or obs.text_expression:
+        return None
+    try:
+        obs.text_expression = expert.predict([obs.text])[0]
+        obs.text_drivers = expert.driving_words(obs.text, n_drivers)
+    except ValueError as e:
+        return f"text classifier skipped: {e}"
+    return None

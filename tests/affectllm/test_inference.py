@@ -36,9 +36,9 @@ def test_guided_result_is_grounded_and_scored(explainer):
 def test_soft_face_tokens_change_the_answer_scores(tiny_affect_factory):
     model = tiny_affect_factory("llama", encoders={"face": {"evidence": "both"}}).eval()
     ex = Explainer(model, max_new_tokens=8)
-    a = ex.explain(_face_obs("a.jpg", [("AU12", 3.0)], seed=1)).explanation.probabilities
-    b = ex.explain(_face_obs("a.jpg", [("AU12", 3.0)], seed=2)).explanation.probabilities
-    assert a != b  # only the face embedding differs, so soft tokens reached the LLM
+    a = ex.explain(_face_obs("a.jpg", [("AU12", 3.0)], seed=1)).answer.llm_probabilities
+    b = ex.explain(_face_obs("a.jpg", [("AU12", 3.0)], seed=2)).answer.llm_probabilities
+    assert a != b  # only the face embedding differs, so soft tokens reached the LLM's own scores
 
 
 def test_batched_equals_one_by_one(explainer):
@@ -59,7 +59,13 @@ def test_stream_yields_the_same_text_as_batch(explainer):
     pieces = list(explainer.explain(obs, stream=True))
     final = pieces[-1]
     assert isinstance(final, ExplainResult)
-    assert "".join(pieces[:-1]) == final.explanation.text == explainer.explain(obs).explanation.text
+    assert final.explanation.text == explainer.explain(obs).explanation.text
+    streamed = "".join(pieces[:-1])  # the model's draft, closed by the decided answer's tag
+    assert streamed.endswith(f"<answer>{final.emotion}</answer>")
+    if final.answer.rationale_source == "model":
+        assert streamed == final.explanation.text
+    else:  # the draft failed the verifier: the result says so and holds the template
+        assert final.answer.rejected and final.answer.rejected[0]["flags"]
 
 
 def test_item_without_evidence_errors_and_batch_goes_on(explainer):

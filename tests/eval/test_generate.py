@@ -153,7 +153,7 @@ def test_runner_scores_model_and_baselines_on_one_perception(make_explainer, tmp
                  explainer_factory=factory, progress=False, command="affectllm eval run ...")
     assert sorted(perception.calls) == ["a", "b", "c", "d"]  # once per item, shared by all systems
     assert made == ["tiny", "base"]  # the chosen model is reused by its ablation
-    assert set(m["baselines"]) == {"majority", "fer", "prototype", "base", "drop-face"}
+    assert set(m["baselines"]) == {"majority", "fer", "prototype", "experts", "base", "drop-face"}
     assert m["n"] == 4 and m["taxonomy"] == "ekman7" and m["model"] == "tiny"
     run = json.loads((out / "run.json").read_text())
     assert set(run["seconds"]) == {"perceive", "model", "majority", "fer", "prototype", "base", "drop-face"}

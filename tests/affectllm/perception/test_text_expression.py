@@ -12,47 +12,12 @@ import torch
 from affectllm.errors import WeightsNotFound
 from affectllm.perception.text_expression import (TextExpression, Tfidf, base_model_dir, load_encoder,
                                                   mean_pool, tfidf_terms)
-from affectllm.taxonomy import EKMAN7
-
-WORDS = ("i love you so much thank this is disgusting want to throw up the dog ran away and we are "
-         "scared angry sad happy wow what a day never again don't , ! ? . '").split()
-
+from affectllm.knowledge.taxonomy import EKMAN7
+from _tiny_text import WORDS, build_tiny_base, make  # noqa: F401
 
 @pytest.fixture(scope="module")
 def tiny_base(tmp_path_factory):
-    """A folder like the weight package's: a 2-layer hidden-32 BERT and an in-process WordPiece vocab."""
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    folder = tmp_path_factory.mktemp("tiny_bert")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *dict.fromkeys(WORDS), *"abcdefghijklmnopqrstuvwxyz"]
-    vocab += ["##" + c for c in "abcdefghijklmnopqrstuvwxyz"]
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tok = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
-    torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=128)
-    BertModel(cfg).save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder
-
-
-def make(base, adapter: bool = False, seed: int = 1) -> TextExpression:
-    tok, enc = load_encoder(base)
-    g = torch.Generator().manual_seed(seed)
-    labels = list(EKMAN7.labels)
-    # Unit-scale weights: logits of a few units, so probabilities are not saturated and words move them.
-    w, b = torch.randn(len(labels), 32, generator=g), torch.randn(len(labels), generator=g)
-    lora = {}
-    if adapter:
-        for layer in (0, 1):
-            name = f"encoder.layer.{layer}.attention.self.query"
-            lora[name + ".lora_A"] = torch.randn(4, 32, generator=g)
-            lora[name + ".lora_B"] = torch.randn(32, 4, generator=g)
-    te = TextExpression(tok, enc, labels, w, b, max_length=32, adapter={},
-                        config={"candidate": "test", "lora": {"scaling": 0.5}})
-    if adapter:  # build through save/load, the only path that merges an adapter
-        te.adapter = lora
-    return te
+    return build_tiny_base(tmp_path_factory.mktemp("tiny_bert"))
 
 
 TEXTS = ["I love you so much, thank you!", "This is disgusting, I want to throw up",

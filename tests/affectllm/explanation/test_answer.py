@@ -1,0 +1,60 @@
+"""explanation.answer.settle: the decided label, and a rationale that passed the verifier or says it did not."""
+
+from __future__ import annotations
+
+from affectllm.decision.pool import DecisionPool, prior_pool
+from affectllm.explanation.answer import settle
+from affectllm.explanation.template import write_rationale
+from affectllm.perception.observations import AUObs, FaceObs, Observations
+
+LLM_ANGER = {"anger": 0.97, "disgust": 0.01, "fear": 0.0, "happiness": 0.01, "sadness": 0.0, "surprise": 0.01,
+             "neutral": 0.0}
+
+
+def _happy_face() -> Observations:
+    face = FaceObs(box=(0, 0, 50, 50), score=0.9, aus=[AUObs("AU6", 2.4, True), AUObs("AU12", 3.6, True)],
+                   expression={"happy": 0.96, "neutral": 0.03, "angry": 0.01})
+    return Observations(file="baby.jpg", faces=[face])
+
+
+def _body(text: str) -> str:
+    """A rendered template without RESPONSE_PREFIX and the answer tag: what generation returns."""
+    from affectllm.explanation.format import ANSWER_PREFIX, RESPONSE_PREFIX
+
+    return text[len(RESPONSE_PREFIX):text.index(ANSWER_PREFIX)]
+
+
+def test_the_face_expert_outvotes_an_llm_without_weight():
+    obs = _happy_face()
+    ans = settle("baby", obs, [], LLM_ANGER, "ekman7", pool=prior_pool("ekman7"))
+    assert ans.emotion == "happiness" and ans.llm_emotion == "anger"
+    assert ans.decision.contributions["llm"]["log_support_for_answer"] == 0.0
+    assert ans.text.endswith("<answer>happiness</answer>")
+
+
+def test_a_verified_model_rationale_is_shown_as_the_models():
+    obs = _happy_face()
+    good = _body(write_rationale("baby", obs, ["happiness"], taxonomy="ekman7", media=("image",)).render())
+    ans = settle("baby", obs, [good], LLM_ANGER, "ekman7", pool=prior_pool("ekman7"))
+    assert ans.rationale_source == "model" and ans.flags == [] and ans.rejected == []
+
+
+def test_a_contradicting_rationale_is_replaced_by_the_template_and_its_flags_kept():
+    obs = _happy_face()
+    bad = ("Observations:\n- The voice is low-pitched and flat\n- AU25 lips part, intensity D: 0.23\n"
+           "Interpretation: Anger fits better.\nConclusion: The person is angry.\n</think>\n")
+    ans = settle("baby", obs, [bad], LLM_ANGER, "ekman7", pool=prior_pool("ekman7"))
+    assert ans.rationale_source == "template"
+    codes = {f["code"] for f in ans.rejected[0]["flags"]}
+    assert {"wrong_modality", "conclusion_mismatch"} <= codes
+    assert ans.flags == []  # the template for the same evidence passes
+    assert "voice" not in ans.text.lower() and ans.text.endswith("<answer>happiness</answer>")
+
+
+def test_no_confident_channel_never_gives_p_099():
+    obs = _happy_face()
+    obs.faces[0].expression = {"happy": 0.5, "neutral": 0.3, "angry": 0.2}
+    sharp = DecisionPool("ekman7", weights={"face": 8.0, "llm": 0.0},
+                         bias={y: 0.0 for y in prior_pool("ekman7").labels}, temperature=0.2)
+    ans = settle("baby", obs, [], LLM_ANGER, "ekman7", pool=sharp)
+    assert max(ans.probabilities.values()) < 0.99 and ans.decision.guard_applied
