@@ -241,9 +241,18 @@ class Explainer:
             return ExplainResult(str(item_id), None, None, error=str(e)), None
         res = ExplainResult(str(item_id or obs.file or "item"), None, obs, timings={"perception_s": t_perc})
         res.warnings = list(obs.errors)
-        if obs.text and len(obs.text) > MAX_TEXT_CHARS:
-            res.warnings.append(f"{res.id}: text of {len(obs.text)} characters cut to {MAX_TEXT_CHARS}")
-            obs.text = obs.text[:MAX_TEXT_CHARS]
+        if isinstance(item, Observations):  # ready Observations skipped the Item's gate and sanitiser
+            from affectllm.perception.gate import gate
+
+            g = gate(obs, None, res.id)
+            obs = res.observations = g.obs_kept
+            res.warnings += g.warnings
+            if g.error:
+                res.error = g.error
+                return res, None
+            if obs.text and len(obs.text) > MAX_TEXT_CHARS:
+                res.warnings.append(f"{res.id}: text of {len(obs.text):,} characters cut to {MAX_TEXT_CHARS:,}")
+                obs.text = obs.text[:MAX_TEXT_CHARS]
         if obs.text and not obs.text_expression and self.text_expert is not None:
             from affectllm.perception.text_expression import annotate
 

@@ -156,7 +156,7 @@ def test_runner_scores_model_and_baselines_on_one_perception(make_explainer, tmp
     assert set(m["baselines"]) == {"majority", "fer", "prototype", "experts", "base", "drop-face"}
     assert m["n"] == 4 and m["taxonomy"] == "ekman7" and m["model"] == "tiny"
     run = json.loads((out / "run.json").read_text())
-    assert set(run["seconds"]) == {"perceive", "model", "majority", "fer", "prototype", "base", "drop-face"}
+    assert set(run["seconds"]) == {"perceive", "model", "majority", "fer", "prototype", "experts", "base", "drop-face"}
     assert run["llm_weights"] == {"model": "float16", "drop-face": "float16", "base": "float16"}  # the config default
     assert run["prior_from"].startswith("the train split") and run["majority_label"] == "surprise"
     assert run["skipped"]["voice"] == "no item has audio or video"
