@@ -29,7 +29,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from affectllm.decision.calibration import confidence_summary, reliability_diagram  # noqa: E402
-from affectllm.decision.fit import (LLM_CHANNEL, compare_channel_subsets, derive_coverage,  # noqa: E402
+from affectllm.decision.fit import (LLM_CHANNEL, choose_confident_threshold, compare_channel_subsets,  # noqa: E402
+                                    derive_coverage,
                                     gold_mask, load_rows, pick_on_dev, prepare)
 from affectllm.decision.pool import channel_distribution  # noqa: E402
 from affectllm.knowledge.taxonomy import get_taxonomy  # noqa: E402
@@ -104,12 +105,15 @@ def main(argv=None) -> int:
     chose = (f"{best['channels']} chosen by dev NLL ({len(dev)} rows) among {[r['channels'] for r in results]}"
              + (f"; {dropped} kept at weight 0" if dropped else ""))
     pool = replace(pool, fitted_on={**pool.fitted_on, "channels": chose})
+    pool = choose_confident_threshold(pool, train)
 
     named = {f"{c} alone (raw)": channel_alone(dev, c, tax.name) for c in channels}
     for r in results:
         lifts, unlocked = prepare(r["pool"], dev)
         named["pooled: " + "+".join(r["channels"])] = score(dev, r["pool"].probabilities(lifts, unlocked)[0],
                                                             tax.name)
+    lifts, unlocked = prepare(pool, dev)
+    named["shipped (chosen, guard threshold from train)"] = score(dev, pool.probabilities(lifts, unlocked)[0], tax.name)
     asset = pool.save(args.out)
     out_dir = args.report_dir or REPO / "eval" / "results" / f"decision-{tax.name}-dev"
     out_dir.mkdir(parents=True, exist_ok=True)

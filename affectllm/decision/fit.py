@@ -221,3 +221,24 @@ def pick_on_dev(results: Sequence[dict], key: str = "nll") -> dict:
     if not results:
         raise ValueError("pick_on_dev: no candidates")
     return min(results, key=lambda r: r["dev"][key])
+
+
+def choose_confident_threshold(pool: DecisionPool, rows: Sequence[dict], target: float = 0.97,
+                               grid: Sequence[float] = (0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995)) -> DecisionPool:
+    """The lowest guard threshold whose answers at p >= 0.99 are right at least ``target`` of the
+    time on ``rows`` (train rows: the guard is a parameter like any other). Where none reaches it,
+    the highest of the grid; the choice is recorded in ``fitted_on``."""
+    gold = [r["label"] for r in rows]
+    chosen, seen = grid[-1], []
+    for t in grid:
+        p = replace(pool, confident_threshold=t)
+        hits = [p.decide(r["channels"]) for r in rows]
+        sure = [d.emotion == g for d, g in zip(hits, gold) if max(d.probabilities.values()) >= 0.99]
+        acc = sum(sure) / len(sure) if sure else 1.0
+        seen.append(f"{t}: {sum(sure)}/{len(sure)}")
+        if acc >= target:
+            chosen = t
+            break
+    why = (f"confident_threshold {chosen}: lowest of {list(grid)} whose p >= 0.99 answers are >= {target} right "
+           f"on {len(rows)} train rows ({'; '.join(seen)})")
+    return replace(pool, confident_threshold=chosen, fitted_on={**pool.fitted_on, "confident_threshold": why})
