@@ -82,7 +82,9 @@ def child(video: str, out: str, max_faces: int) -> dict:
     from affectllm.perception.frames import FrameAnalyzer
 
     analyzer = FrameAnalyzer(max_faces=max_faces)
-    _ = analyzer.face.expressions.net  # load FER now, not inside the timed loop
+    import numpy as np
+
+    analyzer.expression([np.zeros((64, 64), np.uint8)])  # load and freeze FER now, not inside the timed loop
     t_ready = time.perf_counter()
     w = FrameTableWriter(out, {"video": video})
     n_frames, rss, c0 = 0, [], time.process_time()
