@@ -106,41 +106,38 @@ def face_record(name: str, sample, perceived: Perceived, taxonomy: str) -> dict:
     return rec
 
 
-def voice_record(sample, perceived: Perceived, taxonomy: str) -> dict:
-    """The ``voice`` line of one item: the voice classifier's scores mapped into the taxonomy."""
+def _classifier_record(system: str, sample, perceived: Perceived, taxonomy: str, scores, missing: str) -> dict:
+    """One classifier-alone line: ``scores(obs)`` (raw class scores or {}) mapped into the taxonomy;
+    ``missing`` says what the item lacked when there are none."""
     obs, seconds, err = perceived
     timings = {"perception_s": round(seconds, 3)}
     if err is not None:
-        return error_record(sample, "voice", None, taxonomy, err, timings=timings)
-    audio = obs.audio
-    probs = classifier_probabilities(audio.expression, taxonomy) if audio is not None else {}
+        return error_record(sample, system, None, taxonomy, err, timings=timings)
+    raw = scores(obs) or {}
+    probs = classifier_probabilities(raw, taxonomy) if raw else {}
     if not probs:
-        why = ("no speech perceived" if audio is None else
-               f"no voice classifier scores in the taxonomy ({', '.join(audio.flags) or sorted(audio.expression)})")
-        return error_record(sample, "voice", None, taxonomy, f"{sample.id}: voice needs scored speech: {why}",
-                            timings=timings)
-    rec = base_record(sample, "voice", None, taxonomy)
+        return error_record(sample, system, None, taxonomy, f"{sample.id}: {system} needs {missing}", timings=timings)
+    rec = base_record(sample, system, None, taxonomy)
     rec.update(pred=_top(probs), probabilities={k: round(v, 4) for k, v in probs.items()},
-               raw={k: round(float(v), 4) for k, v in audio.expression.items()},
+               raw={k: round(float(v), 4) for k, v in raw.items()},
                cited_aus=[], evidence_aus=obs.evidence_aus(), timings=timings, error=None)
     return rec
+
+
+def voice_record(sample, perceived: Perceived, taxonomy: str) -> dict:
+    """The ``voice`` line of one item: the voice classifier's scores mapped into the taxonomy."""
+    obs = perceived[0]
+    audio = obs.audio if obs is not None else None
+    why = ("no speech perceived" if audio is None else
+           f"no voice classifier scores in the taxonomy ({', '.join(audio.flags) or sorted(audio.expression)})")
+    return _classifier_record("voice", sample, perceived, taxonomy,
+                              lambda o: o.audio.expression if o.audio is not None else {}, f"scored speech: {why}")
 
 
 def text_record(sample, perceived: Perceived, taxonomy: str) -> dict:
     """The ``text`` line of one item: the text classifier's scores mapped into the taxonomy."""
-    obs, seconds, err = perceived
-    timings = {"perception_s": round(seconds, 3)}
-    if err is not None:
-        return error_record(sample, "text", None, taxonomy, err, timings=timings)
-    probs = classifier_probabilities(obs.text_expression, taxonomy) if obs.text_expression else {}
-    if not probs:
-        return error_record(sample, "text", None, taxonomy, f"{sample.id}: text needs typed words with "
-                            "letters (none, or the classifier was skipped)", timings=timings)
-    rec = base_record(sample, "text", None, taxonomy)
-    rec.update(pred=_top(probs), probabilities={k: round(v, 4) for k, v in probs.items()},
-               raw={k: round(float(v), 4) for k, v in obs.text_expression.items()},
-               cited_aus=[], evidence_aus=obs.evidence_aus(), timings=timings, error=None)
-    return rec
+    return _classifier_record("text", sample, perceived, taxonomy, lambda o: o.text_expression,
+                              "typed words with letters (none, or the classifier was skipped)")
 
 
 def experts_record(sample, perceived: Perceived, taxonomy: str) -> dict:

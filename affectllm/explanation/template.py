@@ -222,16 +222,20 @@ class _Writer:
         return " ".join(out)
 
     def _classifier(self) -> str:
-        ev, L = self.ev, self.L
-        if not ev.classifier:
+        return self._ranking_sentence("expression", self.ev.classifier)
+
+    def _ranking_sentence(self, name: str, ranked: list[tuple[str, float]]) -> str:
+        """What the ``name`` classifier's ranking says about the answer (one sentence, or "")."""
+        L = self.L
+        if not ranked:
             return ""
-        top, p = ev.classifier[0]
+        top, p = ranked[0]
         if top == L:
-            return self.pick((f"The expression classifier agrees, rating {L} highest ({p:.2f}).",
-                              f"The expression classifier also puts {L} first ({p:.2f})."))
-        pl = dict(ev.classifier).get(L, 0.0)
-        return self.pick((f"The expression classifier leans to {top} ({p:.2f}), with {L} at {pl:.2f}.",
-                          f"The expression classifier favours {top} ({p:.2f}) over {L} ({pl:.2f})."))
+            return self.pick((f"The {name} classifier agrees, rating {L} highest ({p:.2f}).",
+                              f"The {name} classifier also puts {L} first ({p:.2f})."))
+        pl = dict(ranked).get(L, 0.0)
+        return self.pick((f"The {name} classifier leans to {top} ({p:.2f}), with {L} at {pl:.2f}.",
+                          f"The {name} classifier favours {top} ({p:.2f}) over {L} ({pl:.2f})."))
 
     def _text_ranked(self) -> list[tuple[str, float]]:
         """The text classifier's scores folded into the taxonomy, best first ([] without any)."""
@@ -239,28 +243,10 @@ class _Writer:
         return sorted(scores.items(), key=lambda kv: -kv[1])
 
     def _text_classifier(self) -> str:
-        ranked, L = self._text_ranked(), self.L
-        if not ranked:
-            return ""
-        top, p = ranked[0]
-        if top == L:
-            return self.pick((f"The text classifier agrees, rating {L} highest ({p:.2f}).",
-                              f"The text classifier also puts {L} first ({p:.2f})."))
-        pl = dict(ranked).get(L, 0.0)
-        return self.pick((f"The text classifier leans to {top} ({p:.2f}), with {L} at {pl:.2f}.",
-                          f"The text classifier favours {top} ({p:.2f}) over {L} ({pl:.2f})."))
+        return self._ranking_sentence("text", self._text_ranked())
 
     def _voice_classifier(self) -> str:
-        ev, L = self.ev, self.L
-        if not ev.voice_classifier:
-            return ""
-        top, p = ev.voice_classifier[0]
-        if top == L:
-            return self.pick((f"The voice classifier agrees, rating {L} highest ({p:.2f}).",
-                              f"The voice classifier also puts {L} first ({p:.2f})."))
-        pl = dict(ev.voice_classifier).get(L, 0.0)
-        return self.pick((f"The voice classifier leans to {top} ({p:.2f}), with {L} at {pl:.2f}.",
-                          f"The voice classifier favours {top} ({p:.2f}) over {L} ({pl:.2f})."))
+        return self._ranking_sentence("voice", self.ev.voice_classifier)
 
     def _voice(self) -> str:
         ev, L = self.ev, self.L

@@ -159,7 +159,8 @@ def test_the_data_engine_templates_pass_with_no_flag():
 
 
 def _committed(run: str) -> list[dict]:
-    path = REPO / "eval" / "results" / run / "predictions.jsonl"
+    """The predictions an earlier release committed (kept as a fixture: the audit's "before")."""
+    path = REPO / "tests" / "fixtures" / f"{run.replace('-', '_')}_before_verifier.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
