@@ -29,7 +29,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from affectllm.decision.calibration import confidence_summary, reliability_diagram  # noqa: E402
-from affectllm.decision.fit import (LLM_CHANNEL, choose_confident_threshold, compare_channel_subsets,  # noqa: E402
+from affectllm.decision.fit import (LLM_CHANNEL, calibrate_temperature, choose_confident_threshold,  # noqa: E402
+                                    compare_channel_subsets,
                                     derive_coverage,
                                     gold_mask, load_rows, pick_on_dev, prepare)
 from affectllm.decision.pool import channel_distribution  # noqa: E402
@@ -81,6 +82,8 @@ def main(argv=None) -> int:
     ap.add_argument("--train", required=True, type=Path)
     ap.add_argument("--dev", required=True, type=Path)
     ap.add_argument("--channels", default=None, help="comma list; default: every channel in the train rows")
+    ap.add_argument("--no-bias", action="store_true",
+                    help="fix the per-class biases at 0 (the pool keeps the channels' ranking; T from dev)")
     ap.add_argument("--l2", type=float, default=1.0, help="pull toward the prior, in pseudo-observations")
     ap.add_argument("--out", type=Path, default=None, help="asset path (default affectllm/assets/decision/)")
     ap.add_argument("--report-dir", type=Path, default=None,
@@ -105,6 +108,9 @@ def main(argv=None) -> int:
     chose = (f"{best['channels']} chosen by dev NLL ({len(dev)} rows) among {[r['channels'] for r in results]}"
              + (f"; {dropped} kept at weight 0" if dropped else ""))
     pool = replace(pool, fitted_on={**pool.fitted_on, "channels": chose})
+    if args.no_bias:  # class biases trade macro-F1 for accuracy; keep each channel's own ranking
+        pool = calibrate_temperature(replace(pool, bias={y: 0.0 for y in pool.bias},
+                                             fitted_on={**pool.fitted_on, "bias": "fixed at 0 (--no-bias)"}), dev)
     pool = choose_confident_threshold(pool, train)
 
     named = {f"{c} alone (raw)": channel_alone(dev, c, tax.name) for c in channels}
