@@ -327,7 +327,10 @@ class Explainer:
                 return
             t_total = time.perf_counter() - t0
             for i, (res, _) in enumerate(todo):
-                self._settle(res, rationales[i], {lab: float(p) for lab, p in zip(labels, probs[i])})
+                try:
+                    self._settle(res, rationales[i], {lab: float(p) for lab, p in zip(labels, probs[i])})
+                except Exception as e:  # noqa: BLE001 - this item gets the error, the batch goes on
+                    res.error = f"{res.id}: deciding the answer failed: {type(e).__name__}: {e}"
                 res.timings.update(generation_s=t_gen / len(todo), llm_s=t_total / len(todo),
                                    batch_llm_s=t_total)
 

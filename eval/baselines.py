@@ -146,11 +146,12 @@ def experts_record(sample, perceived: Perceived, taxonomy: str) -> dict:
     timings = {"perception_s": round(seconds, 3)}
     if err is not None:
         return error_record(sample, "experts", None, taxonomy, err, timings=timings)
-    channels = expert_scores(obs)
+    pool = pool_for(taxonomy)
+    channels = {c: v for c, v in expert_scores(obs).items() if c in pool.weights}
     if not channels:
         return error_record(sample, "experts", None, taxonomy, f"{sample.id}: no channel expert scored "
                             "this item", timings=timings)
-    d = pool_for(taxonomy).decide(channels)
+    d = pool.decide(channels)
     rec = base_record(sample, "experts", None, taxonomy)
     rec.update(pred=d.emotion, probabilities={k: round(v, 4) for k, v in d.probabilities.items()},
                channels=channels, cited_aus=[], evidence_aus=obs.evidence_aus(), timings=timings, error=None)

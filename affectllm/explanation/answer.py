@@ -56,7 +56,9 @@ def settle(item_id: str, obs: Observations, candidates: list[str], llm_probabili
            taxonomy: str, pool: DecisionPool | None = None, seed: int = 0) -> Answer:
     """The shown answer for one item; ``candidates``: the LLM's rationale bodies, best first."""
     pool = pool or pool_for(taxonomy)
-    experts = expert_scores(obs)
+    # Channels the pool was not fitted with (text on EmoDB's read-aloud sentences) are left out,
+    # and the decision lists what it used.
+    experts = {c: v for c, v in expert_scores(obs).items() if c in pool.weights}
     channels = dict(experts)
     if llm_probabilities and "llm" in pool.weights:
         channels["llm"] = llm_probabilities

@@ -58,3 +58,11 @@ def test_no_confident_channel_never_gives_p_099():
                          bias={y: 0.0 for y in prior_pool("ekman7").labels}, temperature=0.2)
     ans = settle("baby", obs, [], LLM_ANGER, "ekman7", pool=sharp)
     assert max(ans.probabilities.values()) < 0.99 and ans.decision.guard_applied
+
+
+def test_a_channel_the_pool_was_not_fitted_with_is_left_out():
+    obs = _happy_face()
+    obs.text, obs.text_expression = "Der Lappen liegt auf dem Eisschrank.", {"neutral": 0.9, "anger": 0.1}
+    face_only = DecisionPool("ekman7", weights={"face": 1.0}, bias={y: 0.0 for y in prior_pool("ekman7").labels})
+    ans = settle("clip", obs, [], None, "ekman7", pool=face_only)
+    assert ans.decision.channels_used == ["face"] and ans.emotion == "happiness"
