@@ -77,10 +77,21 @@ def main(argv=None) -> int:
     ap.add_argument("--from-oof", default=None, metavar="SOURCE",
                     help="rows from --oof-voice alone, labels from SOURCE (e.g. emodb)")
     ap.add_argument("--oof-voice", type=Path, default=None, metavar="JSON")
+    ap.add_argument("--text-scores", type=Path, default=None, metavar="JSONL",
+                    help="rows of the text channel alone from scripts/train_text_expression.py's scores "
+                         "(runs/text_expression/scores.jsonl); --split picks decision or dev")
+    ap.add_argument("--split", default=None, help="with --text-scores: decision (train rows) or dev")
     ap.add_argument("-o", "--out", type=Path, required=True)
     args = ap.parse_args(argv)
     oof = json.loads(args.oof_voice.read_text()) if args.oof_voice else None
-    if args.from_oof:
+    if args.text_scores:
+        rows, skipped = [], []
+        for _, r, problem in jsonl.iter_lines(args.text_scores, torn="skip_last"):
+            if r is None:
+                skipped.append(str(problem))
+            elif args.split in (None, r.get("split")):
+                rows.append({"id": f"goemotions/{r['id']}", "label": r["label"], "channels": {"text": r["probs"]}})
+    elif args.from_oof:
         if oof is None:
             ap.error("--from-oof needs --oof-voice")
         rows, skipped = rows_from_oof(args.from_oof, oof)

@@ -121,6 +121,7 @@ def main(argv=None) -> int:
     lifts, unlocked = prepare(pool, dev)
     named["shipped (chosen, guard threshold from train)"] = score(dev, pool.probabilities(lifts, unlocked)[0], tax.name)
     asset = pool.save(args.out)
+    asset = asset.resolve().relative_to(REPO) if asset.resolve().is_relative_to(REPO) else asset
     out_dir = args.report_dir or REPO / "eval" / "results" / f"decision-{tax.name}-dev"
     out_dir.mkdir(parents=True, exist_ok=True)
     chosen = "pooled: " + "+".join(best["channels"])
