@@ -162,7 +162,7 @@ def evaluate(source: str, out_dir: str | Path, *, split: str | None = None, mode
     # Which systems run, and why others do not.
     has_face = any(m in s.media for s in samples for m in ("image", "video"))
     has_voice = any(m in s.media for s in samples for m in ("audio", "video"))
-    has_text = any("text" in s.media for s in samples)
+    has_text = any(getattr(s, "text", None) for s in samples)
     systems = ["model"]
     for name in baselines:
         if name in FACE_BASELINES and not has_face:
