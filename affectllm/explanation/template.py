@@ -351,6 +351,10 @@ class _Writer:
     def conclusion(self, level: str) -> str:
         L = self.L
         who = "speaker" if self.obs.audio is not None else "face" if self.ev.has_face else "text"
+        # The text classifier is evidence too: a confident, agreeing one is not a "weak" call.
+        ranked = self._text_ranked()
+        if ranked and ranked[0][0] == L and ranked[0][1] >= 0.8:
+            level = "supported"
         text = self.pick(_CONCLUDE if level in ("supported", "mixed") else _CONCLUDE_WEAK)
         text = text.format(who=who, L=L)
         if len(self.labels) > 1:
