@@ -17,6 +17,7 @@ generation (``generation``) and the pooling maths (``decision``).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from affectllm.decision.channels import expert_scores, media_of
@@ -59,6 +60,8 @@ def settle(item_id: str, obs: Observations, candidates: list[str], llm_probabili
     # Channels the pool was not fitted with (text on EmoDB's read-aloud sentences) are left out,
     # and the decision lists what it used.
     experts = {c: v for c, v in expert_scores(obs).items() if c in pool.weights}
+    if obs.text_expression and "text" not in experts:  # the rationale must not lean on it either
+        obs = dataclasses.replace(obs, text_expression={}, text_drivers=[])
     channels = dict(experts)
     if llm_probabilities and "llm" in pool.weights:
         channels["llm"] = llm_probabilities

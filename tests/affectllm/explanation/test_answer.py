@@ -66,3 +66,4 @@ def test_a_channel_the_pool_was_not_fitted_with_is_left_out():
     face_only = DecisionPool("ekman7", weights={"face": 1.0}, bias={y: 0.0 for y in prior_pool("ekman7").labels})
     ans = settle("clip", obs, [], None, "ekman7", pool=face_only)
     assert ans.decision.channels_used == ["face"] and ans.emotion == "happiness"
+    assert "text classifier" not in ans.text.lower() and ans.flags == []  # nor does the rationale use it
