@@ -87,3 +87,18 @@ def test_a_bad_channel_in_a_row_names_the_row(train):
     with pytest.raises(ValueError, match="row 'broken'.*good"):
         fit_pool(bad, "ekman7", ["good"])
     assert np.isfinite(list(fit_pool(train[:50], "ekman7", ["good"]).bias.values())).all()
+
+
+def test_guard_threshold_is_the_lowest_whose_sure_answers_are_right_enough():
+    from affectllm.decision.fit import choose_confident_threshold, fit_pool
+
+    rows = make_rows(300, seed=5)
+    pool = fit_pool(rows, "ekman7", ["good", "noise"])
+    strict = choose_confident_threshold(pool, rows, target=1.01)  # unreachable: the grid's highest
+    assert strict.confident_threshold == 0.995 and "confident_threshold" in strict.fitted_on
+    loose = choose_confident_threshold(pool, rows, target=0.0)  # always reached: the grid's lowest
+    assert loose.confident_threshold == 0.9
+    chosen = choose_confident_threshold(pool, rows, target=0.97)
+    sure = [(d.emotion == r["label"]) for r in rows
+            for d in [chosen.decide(r["channels"])] if max(d.probabilities.values()) >= 0.99]
+    assert chosen.confident_threshold == 0.995 or not sure or sum(sure) / len(sure) >= 0.97
