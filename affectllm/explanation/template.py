@@ -351,10 +351,10 @@ class _Writer:
     def conclusion(self, level: str) -> str:
         L = self.L
         who = "speaker" if self.obs.audio is not None else "face" if self.ev.has_face else "text"
-        # The text classifier is evidence too: a confident, agreeing one is not a "weak" call.
-        ranked = self._text_ranked()
-        if ranked and ranked[0][0] == L and ranked[0][1] >= 0.8:
-            level = "supported"
+        # A confident (>= 0.8) classifier that agrees is evidence too: such a call is not "weak".
+        for ranked in (self._text_ranked(), self.ev.voice_classifier, self.ev.classifier):
+            if ranked and ranked[0][0] == L and ranked[0][1] >= 0.8:
+                level = "supported"
         text = self.pick(_CONCLUDE if level in ("supported", "mixed") else _CONCLUDE_WEAK)
         text = text.format(who=who, L=L)
         if len(self.labels) > 1:
