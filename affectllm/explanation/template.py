@@ -328,6 +328,14 @@ class _Writer:
             return f"No cue singles out {L} clearly; the evidence is weak."
         return ""
 
+    def _confident_classifier(self) -> str | None:
+        """The name of a classifier (text, voice, expression) that puts the answer first with p >= 0.8."""
+        for name, r in (("text", self._text_ranked()), ("voice", self.ev.voice_classifier),
+                        ("expression", self.ev.classifier)):
+            if r and r[0][0] == self.L and r[0][1] >= 0.8:
+                return name
+        return None
+
     def _runner_up(self) -> str:
         ev, L = self.ev, self.L
         ru = E.runner_up(ev, L)
@@ -343,6 +351,10 @@ class _Writer:
             why = f"its {_names(missing[:1])} is not active" if missing else f"{L} fits more of the evidence"
             return self.pick((f"{R.capitalize()} is the runner-up: {where}, but {why}.",
                               f"The runner-up is {R}: {where}, but {why}."))
+        sure = self._confident_classifier()
+        if sr > sl + E.MARGIN and sure:  # the cues differ, but a sure classifier decides
+            return (f"{R.capitalize()} fits the {_join(fits) or 'cues'} better on its own, but the "
+                    f"{sure} classifier's confidence in {L} outweighs it.")
         if sr > sl + E.MARGIN:  # the evidence favours another label: say so
             return f"{R.capitalize()} fits the {_join(fits) or 'cues'} better, which makes {L} uncertain here."
         return f"{R.capitalize()} is a close alternative: {where}, and the cues do not rule it out."
@@ -351,10 +363,8 @@ class _Writer:
     def conclusion(self, level: str) -> str:
         L = self.L
         who = "speaker" if self.obs.audio is not None else "face" if self.ev.has_face else "text"
-        # A confident (>= 0.8) classifier that agrees is evidence too: such a call is not "weak".
-        for ranked in (self._text_ranked(), self.ev.voice_classifier, self.ev.classifier):
-            if ranked and ranked[0][0] == L and ranked[0][1] >= 0.8:
-                level = "supported"
+        if self._confident_classifier():  # a sure, agreeing classifier is evidence: not a "weak" call
+            level = "supported"
         text = self.pick(_CONCLUDE if level in ("supported", "mixed") else _CONCLUDE_WEAK)
         text = text.format(who=who, L=L)
         if len(self.labels) > 1:
