@@ -120,3 +120,17 @@ def safe_join(root: str | os.PathLike, rel: str) -> Path:
         how = "'..' leads" if ".." in PurePosixPath(norm).parts else "a symlink points"
         raise InputError(rel, f"{how} outside the dataset root {root_r}")
     return resolved
+
+
+def replace_in_strings(obj, pairs: list[tuple[str, str]]):
+    """``obj`` (a string or JSON-like dicts/lists) with each ``old`` replaced by ``new`` inside every
+    string; other values pass through. Used to take paths out of cached and shown results."""
+    if isinstance(obj, str):
+        for old, new in pairs:
+            obj = obj.replace(old, new)
+        return obj
+    if isinstance(obj, dict):
+        return {k: replace_in_strings(v, pairs) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [replace_in_strings(v, pairs) for v in obj]
+    return obj

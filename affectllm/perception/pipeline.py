@@ -28,6 +28,7 @@ import os
 import threading
 
 from affectllm.errors import InputError
+from affectllm.io.files import replace_in_strings
 from affectllm.io.item import Item
 from affectllm.perception.observations import Observations, observation_tensors, observations_from_dict
 
@@ -192,24 +193,11 @@ class Perception:
 _SLOTS = ("image", "audio", "video")
 
 
-def _swap(obj, pairs: list[tuple[str, str]]):
-    """``obj`` (JSON-like) with each ``old`` string replaced by ``new`` inside every string."""
-    if isinstance(obj, str):
-        for old, new in pairs:
-            obj = obj.replace(old, new)
-        return obj
-    if isinstance(obj, dict):
-        return {k: _swap(v, pairs) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_swap(v, pairs) for v in obj]
-    return obj
-
-
 def _without_paths(meta: dict, item: Item) -> dict:
     """The cache copy: each of the item's paths becomes a ``<kind>`` placeholder."""
-    return _swap(meta, [(str(getattr(item, k)), f"<{k}>") for k in _SLOTS if getattr(item, k)])
+    return replace_in_strings(meta, [(str(getattr(item, k)), f"<{k}>") for k in _SLOTS if getattr(item, k)])
 
 
 def _with_paths(meta: dict, item: Item) -> dict:
     """A cache copy made this item's: the placeholders become its own paths."""
-    return _swap(meta, [(f"<{k}>", str(getattr(item, k))) for k in _SLOTS if getattr(item, k)])
+    return replace_in_strings(meta, [(f"<{k}>", str(getattr(item, k))) for k in _SLOTS if getattr(item, k)])

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from affectllm.errors import InputError
+from affectllm.io.files import replace_in_strings
 from affectllm.perception.observations import Observations
 
 MAX_MEDIA_SECONDS = 60.0  # longer clips and videos are refused (perception time grows with length)
@@ -182,15 +183,7 @@ def notes(obs: Observations | None, result=None, item=None) -> list[str]:
 def scrub(obj, paths: list[str] | tuple[str, ...]):
     """``obj`` (str / JSON-like) with each uploaded file's server path replaced by its file name,
     so answers and errors never show the server's temporary folders."""
-    if isinstance(obj, str):
-        for p in paths:
-            obj = obj.replace(str(p), Path(p).name)
-        return obj
-    if isinstance(obj, dict):
-        return {k: scrub(v, paths) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [scrub(v, paths) for v in obj]
-    return obj
+    return replace_in_strings(obj, [(str(p), Path(p).name) for p in paths])
 
 
 def pretty(text: str) -> str:
