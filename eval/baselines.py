@@ -147,7 +147,7 @@ def experts_record(sample, perceived: Perceived, taxonomy: str) -> dict:
     if err is not None:
         return error_record(sample, "experts", None, taxonomy, err, timings=timings)
     pool = pool_for(taxonomy)
-    channels = {c: v for c, v in expert_scores(obs).items() if c in pool.weights}
+    channels = expert_scores(obs, keep=pool.weights)
     if not channels:
         return error_record(sample, "experts", None, taxonomy, f"{sample.id}: no channel expert scored "
                             "this item", timings=timings)

@@ -132,11 +132,11 @@ def score_records(records: Sequence[dict], taxonomy: str | None = None) -> dict:
                                "macro_f1": M.multilabel_macro_f1(gsets, psets, present)}
     with_p = [r for r in single if r.get("probabilities")]
     block["n_ece"] = len(with_p)
-    block["ece"] = (M.expected_calibration_error([r["probabilities"] for r in with_p], [r["gold"][0] for r in with_p])
-                    if with_p else None)
+    block["ece"] = None
     if with_p:  # ECE (10 bins), the share of answers at p >= 0.99 and how often those are right
         confs, correct = M.top_confidences([r["probabilities"] for r in with_p], [r["gold"][0] for r in with_p])
         block["calibration"] = confidence_summary(confs, correct)
+        block["ece"] = block["calibration"]["ece"]
         block["channels_decided"] = _decision_block(with_p)
     if any("rationale" in r for r in records):
         block["explanation"] = _explanation_block(list(records))

@@ -19,8 +19,9 @@ from affectllm.perception.observations import Observations
 CHANNELS = ("face", "voice", "text")  # expert channels; the LLM's scores are the fourth, "llm"
 
 
-def expert_scores(obs: Observations | None) -> dict[str, dict[str, float]]:
-    """{channel: {label name: probability}} for each expert channel with scores for this item."""
+def expert_scores(obs: Observations | None, keep=None) -> dict[str, dict[str, float]]:
+    """{channel: {label name: probability}} for each expert channel with scores for this item;
+    ``keep`` (e.g. a pool's fitted channels) leaves out the others."""
     if obs is None:
         return {}
     out: dict[str, dict[str, float]] = {}
@@ -31,7 +32,7 @@ def expert_scores(obs: Observations | None) -> dict[str, dict[str, float]]:
         out["voice"] = {k: float(v) for k, v in obs.audio.expression.items()}
     if obs.text and getattr(obs, "text_expression", None):
         out["text"] = {k: float(v) for k, v in obs.text_expression.items()}
-    return out
+    return out if keep is None else {c: v for c, v in out.items() if c in keep}
 
 
 def media_of(obs: Observations) -> tuple[str, ...]:

@@ -59,7 +59,7 @@ def settle(item_id: str, obs: Observations, candidates: list[str], llm_probabili
     pool = pool or pool_for(taxonomy)
     # Channels the pool was not fitted with (text on EmoDB's read-aloud sentences) are left out,
     # and the decision lists what it used.
-    experts = {c: v for c, v in expert_scores(obs).items() if c in pool.weights}
+    experts = expert_scores(obs, keep=pool.weights)
     if obs.text_expression and "text" not in experts:  # the rationale must not lean on it either
         obs = dataclasses.replace(obs, text_expression={}, text_drivers=[])
     channels = dict(experts)
