@@ -18,6 +18,9 @@ half-written when it has several faces), and the caller restarts from that frame
 turns the partial into ``OUT`` atomically: a rename for ``.csv``, a streamed CSV -> Parquet
 conversion (pyarrow, block by block) for ``.parquet``.
 
+``video_table(obs.video)`` gives the same table, face 0 only, from a ``VideoObs.timeline`` (what
+``perception.video`` kept of its frames), so a perceived video is plotted without a second decode.
+
 Not here: computing the values (``frames``), plotting them (``timeline``).
 """
 
@@ -209,3 +212,45 @@ def read_table(path: str | os.PathLike):
     dt = {c: ("float64" if t != "int64" and c not in INT_COLUMNS else t) for c, t in column_dtypes().items()}
     df = pd.read_csv(p, dtype=dt)
     return df.astype({c: t for c, t in column_dtypes().items() if t == "int8"})
+
+
+def video_table(video):
+    """The per-frame table (:data:`COLUMNS`, :func:`column_dtypes`) of a ``VideoObs.timeline``.
+
+    One row per analysed frame, face_id 0; frames without a face have success 0 and empty (NaN)
+    measures. The timeline keeps only AUs that reach presence (intensity and presence columns) and
+    no boxes, poses, confidences or unclipped scores: those cells are NaN (other presence columns 0).
+    Raises ValueError when ``video`` has no timeline.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from affectllm.knowledge.facs import PRESENCE_THRESHOLD
+
+    tl = getattr(video, "timeline", None) or {}
+    t = tl.get("t") or []
+    if not t:
+        raise ValueError("the video has no per-frame timeline (perceived before timelines were kept?)")
+    n = len(t)
+    aus, expr = tl.get("aus") or {}, tl.get("expression") or {}
+    face = np.zeros(n, bool)
+    for series in list(aus.values()) + list(expr.values()):
+        face |= np.array([v is not None for v in series], bool)
+
+    def col(series):
+        return np.array([np.nan if v is None else float(v) for v in series], float)
+
+    data = {c: np.full(n, np.nan) for c in COLUMNS}
+    data.update(frame=np.arange(n), timestamp=np.array(t, float), face_id=np.zeros(n, int),
+                success=face.astype(int))
+    for c in COLUMNS:
+        if c.endswith("_c"):
+            data[c] = np.zeros(n, int)
+    for au, series in aus.items():
+        v = col(series)
+        data[f"{au_column(au)}_r"] = v
+        data[f"{au_column(au)}_c"] = (np.nan_to_num(v, nan=0.0) >= PRESENCE_THRESHOLD).astype(int)
+    for lab, series in expr.items():
+        if f"expr_{lab}" in data:
+            data[f"expr_{lab}"] = col(series)
+    return pd.DataFrame(data, columns=list(COLUMNS)).astype(column_dtypes())

@@ -127,18 +127,32 @@ class VideoObs:
     duration_s: float
     au_summary: dict[str, dict] = field(default_factory=dict)  # AU -> {"peak", "mean", "onset_s", "apex_s"}
     has_audio: bool = False
+    # The analysed frames as series: {"t": [s], "aus": {AU: [intensity]}, "expression": {label: [p]}},
+    # None where no face was found; only the AUs of ``au_summary``; 3 decimals. {} when not kept.
+    timeline: dict = field(default_factory=dict)
+    face_frame_s: float | None = None  # time of the frame the main FaceObs was read from (the apex)
+
+    def times(self) -> list[float]:
+        """Every time a rationale may cite: onsets, apexes, the duration and the face frame's time."""
+        out = [float(self.duration_s)] + ([float(self.face_frame_s)] if self.face_frame_s is not None else [])
+        for v in self.au_summary.values():
+            out += [float(v[k]) for k in ("onset_s", "apex_s") if v.get(k) is not None]
+        return out
 
     def to_dict(self) -> dict:
         return {"fps": self.fps, "n_frames": self.n_frames, "duration_s": round(self.duration_s, 3),
-                "au_summary": self.au_summary, "has_audio": self.has_audio}
+                "au_summary": self.au_summary, "has_audio": self.has_audio, "timeline": self.timeline,
+                "face_frame_s": self.face_frame_s}
 
     def to_text(self) -> str:
         if not self.au_summary:
             return f"Video: {self.n_frames} frames analysed over {self.duration_s:.1f} s; no action unit rose above rest."
         rising = sorted(self.au_summary.items(), key=lambda kv: -kv[1].get("peak", 0))[:5]
-        items = ", ".join(f"{au} {AU_NAMES.get(au, '')} peaking at {v['peak']:.1f} at {v.get('apex_s', 0):.1f} s"
-                          for au, v in rising)
-        return f"Video over {self.duration_s:.1f} s: {items}."
+        items = "; ".join(f"{au} {AU_NAMES.get(au, '')} from {v.get('onset_s', 0):.2f} s, peaking at "
+                          f"{v['peak']:.1f} at {v.get('apex_s', 0):.2f} s" for au, v in rising)
+        face = (f" (the face above is read at {self.face_frame_s:.2f} s, the frame of most AU activity)"
+                if self.face_frame_s is not None else "")
+        return f"Video over {self.duration_s:.1f} s{face}: {items}."
 
 
 @dataclass
@@ -225,7 +239,8 @@ def observations_from_dict(d: dict, tensors: dict | None = None) -> Observations
     if d.get("video"):
         v = d["video"]
         video = VideoObs(fps=v["fps"], n_frames=v["n_frames"], duration_s=v["duration_s"],
-                         au_summary=dict(v.get("au_summary", {})), has_audio=v.get("has_audio", False))
+                         au_summary=dict(v.get("au_summary", {})), has_audio=v.get("has_audio", False),
+                         timeline=dict(v.get("timeline") or {}), face_frame_s=v.get("face_frame_s"))
     return Observations(file=d.get("file"), faces=faces, audio=audio, image=image, video=video,
                         text=d.get("text"), errors=list(d.get("errors", [])),
                         text_expression=dict(d.get("text_expression") or {}),

@@ -35,6 +35,8 @@ from affectllm.perception.observations import Observations, observation_tensors,
 log = logging.getLogger(__name__)
 
 PIPELINE_VERSION = "2"  # bump when perception output changes, to invalidate cached observations
+# Video items only (their key alone changes): "2" keeps VideoObs.timeline and face_frame_s.
+VIDEO_VERSION = "2"
 
 
 class Perception:
@@ -107,7 +109,8 @@ class Perception:
             return None
         voice = self.audio.voice_model if "audio" in self.modalities else None
         conf = (f"{sorted(self.modalities)}|{self.whisper_name}|{self.vision_name}|{PIPELINE_VERSION}"
-                f"|asr={self.transcribe}|voice={getattr(voice, 'digest', '') or voice is not None}")
+                f"|asr={self.transcribe}|voice={getattr(voice, 'digest', '') or voice is not None}"
+                + (f"|video={VIDEO_VERSION}" if item.video else ""))
         return sha256_bytes(f"{digest}|{conf}".encode())
 
     # -- the work ---------------------------------------------------------------------------------

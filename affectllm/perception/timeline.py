@@ -2,6 +2,7 @@
 
     png = timeline_png("talk.csv")                 # bytes: one panel pair per face
     ev = au_events(read_table("talk.csv"))         # {face_id: {AU: {"onset_s", "apex_s", "peak"}}}
+    png = timeline_png(video_table(obs.video), min_frames=1)   # a perceived video (frame_table)
 
 Per face (ids with at least :data:`MIN_FACE_FRAMES` measured frames, the most seen first, at
 most :data:`MAX_FACES`): the top panel draws the AU intensities (0-5) of the AUs that reach
@@ -42,18 +43,22 @@ def _thin(t: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             return t[:n].reshape(-1, k).mean(1), np.nanmean(y[:n].reshape(-1, k, *y.shape[1:]), 1)
 
 
-def faces_by_frames(df) -> list[int]:
-    """Face ids with at least MIN_FACE_FRAMES measured frames, most frames first."""
+def faces_by_frames(df, min_frames: int = MIN_FACE_FRAMES) -> list[int]:
+    """Face ids with at least ``min_frames`` measured frames, most frames first."""
     counts = df[(df.face_id >= 0) & (df.success == 1)].groupby("face_id").size()
-    counts = counts[counts >= MIN_FACE_FRAMES].sort_values(ascending=False, kind="stable")
+    counts = counts[counts >= min_frames].sort_values(ascending=False, kind="stable")
     return [int(i) for i in counts.index]
 
 
-def au_events(df, threshold: float = PRESENCE_THRESHOLD) -> dict[int, dict[str, dict]]:
+def au_events(df, threshold: float = PRESENCE_THRESHOLD,
+              min_frames: int = MIN_FACE_FRAMES) -> dict[int, dict[str, dict]]:
     """Face id -> AU ("AU12") -> {"onset_s": first time at presence, "apex_s": time of the peak,
-    "peak": peak intensity, "frames": frames at presence}, for AUs that reach presence."""
+    "peak": peak intensity, "frames": frames at presence}, for AUs that reach presence.
+
+    ``min_frames``: faces seen in fewer frames are left out (spurious detections in a crowd; a
+    table of one tracked face, ``frame_table.video_table``, passes 1)."""
     out: dict[int, dict[str, dict]] = {}
-    for fid in faces_by_frames(df):
+    for fid in faces_by_frames(df, min_frames):
         d = df[(df.face_id == fid) & (df.success == 1)]
         t = d.timestamp.to_numpy()
         ev = {}
@@ -69,15 +74,16 @@ def au_events(df, threshold: float = PRESENCE_THRESHOLD) -> dict[int, dict[str, 
     return out
 
 
-def timeline_png(table, title: str = "", dpi: int = 100) -> bytes:
-    """PNG bytes of the AU and expression timelines per face. ``table``: a path or a DataFrame."""
+def timeline_png(table, title: str = "", dpi: int = 100, min_frames: int = MIN_FACE_FRAMES) -> bytes:
+    """PNG bytes of the AU and expression timelines per face. ``table``: a path or a DataFrame;
+    ``min_frames`` as in :func:`au_events`."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     df = read_table(table) if isinstance(table, (str, Path)) else table
-    faces = faces_by_frames(df)[:MAX_FACES]
+    faces = faces_by_frames(df, min_frames)[:MAX_FACES]
     n = max(1, len(faces))
     fig, axes = plt.subplots(2 * n, 1, figsize=(11, 3.2 * n + 0.6), squeeze=False, sharex=True)
     if not faces:

@@ -1,7 +1,8 @@
 """Facial Action Units over a video: sampled frames, one tracked face, a personal neutral baseline.
 
     r = perceive_video("clip.mp4", fps=5.0, max_frames=120)
-    r.video       VideoObs: fps, n_frames, duration_s, au_summary {AU: peak, mean, onset_s, apex_s}, has_audio
+    r.video       VideoObs: fps, n_frames, duration_s, au_summary {AU: peak, mean, onset_s, apex_s}, has_audio,
+                  timeline (the frames below as compact series), face_frame_s (the apex frame's time)
     r.main_face   FaceObs at the apex frame (AUs relative to the person's own rest), or None
     r.audio       [n] float32 mono 16 kHz (``affectllm.io.load_audio``) when there is an audio stream
     r.frames      per analysed frame: {"t": seconds, "face": bool, "aus": {AU: intensity}}, and
@@ -97,11 +98,15 @@ def _probe(path: Path) -> tuple[float | None, bool]:
 
 
 def _summary(frames: list[dict]) -> dict[str, dict]:
-    """AU -> {"peak", "mean", "onset_s", "apex_s"} for AUs that reach presence in some frame."""
+    """AU -> {"peak", "mean", "onset_s", "apex_s"} for AUs that reach presence in some frame.
+
+    Read from values rounded to 3 decimals, as :func:`_timeline` keeps them, so the timeline's
+    table (``frame_table.video_table``) gives the same onsets and apexes (``timeline.au_events``).
+    """
     face_frames = [f for f in frames if f["face"]]
     out = {}
     for au in au_rules.AU_ORDER:
-        v = np.array([f["aus"][au] for f in face_frames])
+        v = np.round(np.array([f["aus"][au] for f in face_frames], dtype=float), 3)
         if not len(v) or v.max() < PRESENCE_THRESHOLD:
             continue
         i = int(v.argmax())
@@ -109,6 +114,20 @@ def _summary(frames: list[dict]) -> dict[str, dict]:
         out[au] = {"peak": round(float(v.max()), 3), "mean": round(float(v.mean()), 3),
                    "onset_s": round(float(onset), 3), "apex_s": round(float(face_frames[i]["t"]), 3)}
     return out
+
+
+def _timeline(frames: list[dict], aus) -> dict:
+    """The frames as series: {"t": [s], "aus": {AU: [v]}, "expression": {label: [p]}}, None without a face.
+
+    Only ``aus`` (those of the summary: the ones that reach presence) are kept, to stay small.
+    """
+    def series(get):
+        return [None if not f["face"] else round(float(get(f)), 3) for f in frames]
+
+    labels = list(dict.fromkeys(k for f in frames if f["face"] for k in f.get("expression", {})))
+    return {"t": [round(float(f["t"]), 3) for f in frames],
+            "aus": {au: series(lambda f, au=au: f["aus"][au]) for au in aus},
+            "expression": {lab: series(lambda f, lab=lab: f.get("expression", {}).get(lab, 0.0)) for lab in labels}}
 
 
 def perceive_video(path: str | Path, face=None, fps: float = 5.0, max_frames: int = 120) -> VideoResult:
@@ -145,7 +164,7 @@ def perceive_video(path: str | Path, face=None, fps: float = 5.0, max_frames: in
     seen, last_t = _track_faces(p, face, fps, max_frames)
     rows = [ff.measures for _, ff in seen if ff is not None]
     baseline = au_rules.personal_baseline(rows, face.stats) if len(rows) >= MIN_BASELINE_FRAMES else None
-    frames, best, best_score = [], None, -1.0
+    frames, best, best_score, best_t = [], None, -1.0, None
     for t, ff in seen:
         if ff is None:
             frames.append({"t": round(t, 3), "face": False, "aus": {}})
@@ -156,9 +175,11 @@ def perceive_video(path: str | Path, face=None, fps: float = 5.0, max_frames: in
                        "box": [round(v, 1) for v in ff.box]})
         score = sum(aus.values())
         if score > best_score:
-            best, best_score = (ff, aus), score
+            best, best_score, best_t = (ff, aus), score, round(t, 3)
+    summary = _summary(frames)
     video = VideoObs(fps=fps, n_frames=len(seen), duration_s=float(duration if duration else last_t),
-                     au_summary=_summary(frames), has_audio=audio is not None)
+                     au_summary=summary, has_audio=audio is not None,
+                     timeline=_timeline(frames, summary) if frames else {}, face_frame_s=best_t)
     main = None
     if best is not None:
         from affectllm.perception.face import face_flags

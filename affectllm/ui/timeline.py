@@ -1,23 +1,21 @@
-"""The timeline of an uploaded video for the UI: a PNG, AU onset/apex per face, and a citable text.
+"""The timeline of an uploaded video for the UI: a PNG, AU onset/apex of the tracked face, and a citable text.
 
-    tl = video_timeline("clip.mp4")        # VideoTimeline(png, events, text, table)
-    tl.text    # "face 0 (472 frames): AU12 onset 0.71 s, apex 18.56 s, peak 5.0 (E); ..."
+    tl = obs_timeline(obs)     # VideoTimeline(png, events, text, n_rows), or None without a video timeline
+    tl.text    # "face 0 (20 frames): AU12 (lip corner puller) onset 0.60 s, apex 1.80 s, peak 3.1 (C); ..."
 
-Runs the per-frame table (``perception.frames`` through ``commands.perceive.frames_to_table``)
-into a temporary folder at ``fps`` frames a second (default 10: an uploaded clip is short, and
-a timeline does not need every frame), draws ``perception.timeline.timeline_png`` and lists, per
-face, the AUs that reach presence with their onset, apex and peak. The text is what an
-explanation of a video should cite for "when": times come from the table, not from the model.
+Built from the Observations the explainer already has (``VideoObs.timeline``, the frames that
+``perception.video`` analysed): no second decode of the video. The per-frame table comes from
+``frame_table.video_table``; ``perception.timeline`` draws it and reads each AU's onset, apex
+and peak, which are the ``au_summary`` times the rationale cites (the same frames, the same
+rounding), so the chart, this text and the explanation agree.
 
-Not here: the gradio layout (``app.py`` places the PNG and passes ``text`` to the explainer),
-the live webcam stream (``perception.live``).
+Not here: the gradio layout (``app.py`` places the PNG and shows ``text``), the live webcam
+stream (``perception.live``), the multi-face table of a long video (``affectllm perceive --frames``).
 """
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 from affectllm.knowledge.facs import AU_NAMES, intensity_letter
 
@@ -26,10 +24,10 @@ MAX_AUS_IN_TEXT = 6  # per face, highest peaks first
 
 @dataclass
 class VideoTimeline:
-    png: bytes
+    png: bytes  # the AU and expression chart (PNG file bytes)
     events: dict  # face_id -> AU -> {"onset_s", "apex_s", "peak", "frames"}
-    text: str
-    n_rows: int
+    text: str  # events_text(events): one line per face
+    n_rows: int  # analysed frames (rows of the per-frame table)
 
 
 def events_text(events: dict, frames_per_face: dict[int, int] | None = None) -> str:
@@ -49,17 +47,21 @@ def events_text(events: dict, frames_per_face: dict[int, int] | None = None) -> 
     return "\n".join(lines)
 
 
-def video_timeline(path: str | Path, fps: float | None = 10.0, max_faces: int = 4, face=None) -> VideoTimeline:
-    """Timeline of one video (module doc). ``face``: a ``FacePerceiver`` to reuse. Raises ``InputError``."""
-    from affectllm.commands.perceive import frames_to_table
-    from affectllm.perception.frame_table import read_table
+def obs_timeline(obs, title: str = "") -> VideoTimeline | None:
+    """The timeline of ``obs.video`` (module doc); None when there is no video or it kept no timeline
+    (a video perceived with face analysis off, or a cache entry from before timelines were kept)."""
+    from affectllm.perception.frame_table import video_table
     from affectllm.perception.timeline import au_events, timeline_png
 
-    with tempfile.TemporaryDirectory(prefix="affectllm_timeline_") as tmp:
-        table, n = frames_to_table(str(path), str(Path(tmp) / "frames.csv"), fps=fps, max_faces=max_faces,
-                                   progress=False, face=face)
-        df = read_table(table)
-    events = au_events(df)
-    counts = df[df.success == 1].groupby("face_id").size().to_dict()
-    return VideoTimeline(png=timeline_png(df, title=Path(path).name), events=events,
-                         text=events_text(events, {int(k): int(v) for k, v in counts.items()}), n_rows=n)
+    video = getattr(obs, "video", None)
+    if video is None or not (video.timeline or {}).get("t"):
+        return None
+    df = video_table(video)
+    events = au_events(df, min_frames=1)  # one tracked face: every frame it was found in counts
+    n_face = int((df.success == 1).sum())
+    if not title and getattr(obs, "file", None):
+        from pathlib import Path
+
+        title = Path(obs.file).name
+    return VideoTimeline(png=timeline_png(df, title=title, min_frames=1), events=events,
+                         text=events_text(events, {0: n_face} if n_face else None), n_rows=len(df))
