@@ -2,12 +2,12 @@
 
 ``verify(record, obs) -> list[str]`` returns the reasons a record fails (empty list: it passes).
 Each reason starts with a category (``format:``, ``label:``, ``au:``, ``intensity:``, ``prosody:``,
-``modality:``, ``classifier:``, ``number:``, ``quote:``, ``confidence:``, ``record:``) so build
+``modality:``, ``classifier:``, ``number:``, ``time:``, ``quote:``, ``confidence:``, ``record:``) so build
 reports can count them, then the core flag code in brackets.
 
 The rationale itself is judged by the one verifier, :func:`affectllm.explanation.verify.verify`
 (the same checks eval, rewards and inference use: AU and intensity claims, prosody, modality,
-classifier claims, numbers, quotes, cut or empty sections, parts that name another emotion).
+classifier claims, numbers, video times, quotes, cut or empty sections, parts that name another emotion).
 What stays here is what only a training record has:
 
 - format: the assistant turn starts with ``prompting.RESPONSE_PREFIX``;
@@ -33,7 +33,7 @@ CATEGORY = {"malformed": "format", "empty_section": "format", "cut_section": "fo
             "conclusion_mismatch": "label", "interpretation_mismatch": "label", "invented_au": "au",
             "wrong_intensity": "intensity", "false_prosody": "prosody", "wrong_modality": "modality",
             "false_agreement": "classifier", "invented_number": "number", "wrong_label_score": "number",
-            "misquoted_text": "quote", "confidence_mismatch": "confidence"}
+            "invented_time": "time", "misquoted_text": "quote", "confidence_mismatch": "confidence"}
 
 
 def verify_text(text: str, obs: Observations, labels: list[str], taxonomy=None) -> list[str]:

@@ -79,15 +79,15 @@ def _verifier_lines(blocks: dict[str, dict]) -> list[str]:
             src = b.get("rationale_sources") or {}
             rows.append([f"{name} ({which})", rates.get("n"), rates.get("any"), rates.get("wrong_modality"),
                          rates.get("conclusion_mismatch"), rates.get("false_agreement"),
-                         rates.get("invented_number"), rates.get("invented_au"), rates.get("cut_section"),
-                         rates.get("confidence_mismatch"), stats.get("distinct_ratio"),
+                         rates.get("invented_number"), rates.get("invented_time"), rates.get("invented_au"),
+                         rates.get("cut_section"), rates.get("confidence_mismatch"), stats.get("distinct_ratio"),
                          stats.get("mean_length_words"),
                          f"{src.get('model', 0)}/{src.get('template', 0)}" if which == "shown" else "-"])
     if not rows:
         return []
     head = ["rationales", "n", "any flag", "wrong modality", "conclusion != answer", "false agreement",
-            "invented number", "invented AU", "cut section", "confidence mismatch", "distinct", "mean words",
-            "model/template"]
+            "invented number", "invented time", "invented AU", "cut section", "confidence mismatch", "distinct",
+            "mean words", "model/template"]
     return (["## Rationale verifier", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
             + ["| " + " | ".join(_f(x) for x in r) + " |" for r in rows] + [""])
 

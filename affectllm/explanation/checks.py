@@ -1,4 +1,4 @@
-"""The verifier's per-claim checks: sections, modality talk, classifier claims, numbers, confidence words.
+"""The verifier's per-claim checks: sections, modality talk, classifier claims, numbers, times, confidence words.
 
 Each ``*_flags`` function returns ``(code, detail)`` pairs; ``explanation.verify`` gathers them into
 a Verdict. Text arrives with quoted words blanked out (they are the speaker's, not claims).
@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from affectllm.explanation import evidence_facts as E
-from affectllm.explanation.claims import _AU_NAME, _AU_NUM, _DECIMAL, _NAME_TO_AU
+from affectllm.explanation.claims import _AU_NAME, _AU_NUM, _DECIMAL, _NAME_TO_AU, _TIME
 from affectllm.knowledge.emfacs import AU_SIGNALS, match_prototypes
 from affectllm.perception.observations import Observations
 from affectllm.knowledge.taxonomy import label_mentions, normalize_label
@@ -186,14 +186,18 @@ def number_flags(text: str, obs: Observations, ev: E.Evidence, extra: dict) -> l
 
     A decimal belongs to the last label or AU named before it in its clause (after the previous
     number): "happy 0.70" must be a score of happiness, "AU12 ... 3.6" AU12's intensity. A number
-    attached to nothing must still appear somewhere in the evidence.
+    attached to nothing must still appear somewhere in the evidence. Times ("1.80 s") are left to
+    :func:`time_flags`, and do not end the clause: in "AU12 from 0.60 s, peaking at 3.1" the 3.1 is AU12's.
     """
     scores, au_vals = _label_scores(obs, ev, extra), _au_values(obs)
     anywhere = ([v for vs in scores.values() for v in vs] + [v for vs in au_vals.values() for v in vs]
                 + [v for _, v in ev.classifier_raw + ev.voice_classifier_raw])  # names outside the taxonomy too
+    times = {t.start(1) for t in _TIME.finditer(text)}
     out = []
     prev = 0
     for m in _DECIMAL.finditer(text):
+        if m.start(1) in times:
+            continue
         x, k = float(m.group(1)), len(m.group(1).split(".")[1])
 
         def near(vs, x=x, k=k):
@@ -216,6 +220,25 @@ def number_flags(text: str, obs: Observations, ev: E.Evidence, extra: dict) -> l
                 out.append(("invented_number", f"{m.group(1)} is given to {anchor[1]} whose intensity is {have}"))
         elif not near(anywhere):
             out.append(("invented_number", f"{m.group(1)} appears nowhere in the evidence"))
+    return out
+
+
+# ---- times ---------------------------------------------------------------------------------------
+
+def time_flags(text: str, obs: Observations) -> list[tuple[str, str]]:
+    """invented_time: each time ("1.80 s") must be an onset, apex, the duration or the face frame's
+    time of the item's video (``VideoObs.times``), to its printed precision; any time is invented
+    when the input has no video. Any of the video's times will do: which AU a time is said of is
+    not checked (rewordings place it too freely to read reliably)."""
+    allowed = obs.video.times() if obs.video is not None else []
+    out = []
+    for m in _TIME.finditer(text):
+        x, k = float(m.group(1)), len(m.group(1).split(".")[1])
+        if obs.video is None:
+            out.append(("invented_time", f"{m.group(0)!r} is a time, but the input has no video"))
+        elif not any(abs(v - x) <= 0.5 * 10 ** -k + 1e-9 for v in allowed):
+            out.append(("invented_time", f"{m.group(0)!r} is no onset, apex, duration or face-frame time of the "
+                                         f"video ({', '.join(f'{v:g}' for v in sorted(set(allowed)))} s)"))
     return out
 
 

@@ -32,6 +32,8 @@ _INTENSITY_LETTER = re.compile(r"\bintensity\s+(?:of\s+)?([A-E])\b")
 _LEVEL_WORD = re.compile(r"\b(" + "|".join(_WORD_LETTER) + r")\b", re.I)
 _QUOTED = re.compile(r'"([^"\n]{1,200})"')
 _DECIMAL = re.compile(r"(?<![\w.])(\d+\.\d+)(?!\.?\d)")
+# A decimal with a seconds unit ("1.80 s", "1.8s", "1.8 seconds") is a time, not a score or intensity.
+_TIME = re.compile(r"(?<![\w.])(\d+\.\d+)[ \t\u00a0]?(?:s|secs?|seconds?)\b")
 
 # Prosody claims: dimension -> (pattern, direction). ``perception.prosody.describe`` writes its
 # descriptors in this vocabulary, so the same patterns read the evidence and the claims.

@@ -24,14 +24,14 @@ from dataclasses import dataclass, field
 from affectllm.explanation import evidence_facts as E
 from affectllm.explanation.claims import _QUOTED, check_aus, check_prosody
 from affectllm.explanation.checks import (classifier_flags, confidence_flags, modality_flags, number_flags,
-                                          section_flags)
+                                          section_flags, time_flags)
 from affectllm.perception.observations import Observations
 from affectllm.explanation.parse import parse
 from affectllm.knowledge.taxonomy import get_taxonomy, label_mentions, normalize_label
 
 CODES = ("wrong_modality", "conclusion_mismatch", "interpretation_mismatch", "false_agreement",
-         "invented_number", "invented_au", "wrong_label_score", "wrong_intensity", "false_prosody",
-         "cut_section", "empty_section", "misquoted_text", "confidence_mismatch", "malformed")
+         "invented_number", "invented_time", "invented_au", "wrong_label_score", "wrong_intensity",
+         "false_prosody", "cut_section", "empty_section", "misquoted_text", "confidence_mismatch", "malformed")
 
 # Parser issues that have their own code (missing parts are empty sections; a conclusion that
 # disagrees is a conclusion mismatch); every other issue is "malformed".
@@ -156,6 +156,7 @@ def verify(text: str, obs: Observations, answer: str | None = None, probability:
     found += check_prosody(unquoted, obs)
     found += classifier_flags(unquoted, obs, ev, answer, classifiers or {})
     found += number_flags(unquoted, obs, ev, classifiers or {})
+    found += time_flags(unquoted, obs)
     found += _quote_flags(body, obs)
     found += confidence_flags(" ".join((ex.interpretation, ex.conclusion)), probability)
     return Verdict([Flag(c, d) for c, d in dict.fromkeys(found)])

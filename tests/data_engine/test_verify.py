@@ -62,6 +62,7 @@ PLANTED = [
     ("unmeasured pauses", ("Loudness: loud", "Pauses: many pauses"), "prosody"),
     ("classifier misquoted", ("rating happiness highest", "rating sadness highest"), "classifier"),
     ("invented number", ("(0.70)", "(0.37)"), "number"),
+    ("time without a video", ("A raised pitch", "From 0.40 s, a raised pitch"), "time"),
     ("invented quote", ('"great"', '"wonderful"'), "quote"),
     ("broken format: no answer", ("\n<answer>happiness</answer>", ""), "format"),
     ("broken format: parts out of order", ("Interpretation:", "Conclusion-ish:"), "format"),

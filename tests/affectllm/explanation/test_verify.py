@@ -11,7 +11,7 @@ import pytest
 
 from affectllm.explanation.verify import CODES, Verdict, flag_rates, rationale_stats, verifier_reward, verify
 from affectllm.knowledge.facs import AU_NAMES
-from affectllm.perception.observations import AUObs, AudioObs, FaceObs, Observations
+from affectllm.perception.observations import AUObs, AudioObs, FaceObs, Observations, VideoObs
 from affectllm.knowledge.taxonomy import get_taxonomy
 from affectllm.explanation.template import write_rationale
 
@@ -24,6 +24,10 @@ AUDIO = AudioObs(duration_s=2.0, transcript="that is great news", expression={"h
                  descriptors={"pitch": "high, variable pitch", "loudness": "loud", "rate": "fast speech"})
 CLIP = Observations(file="/d/clip.mp4", faces=[FACE], audio=AUDIO)
 TEXT = Observations(text="I am so happy today, thanks!")
+VIDEO = Observations(file="/d/smile.mp4", faces=[FACE], video=VideoObs(
+    fps=5.0, n_frames=21, duration_s=4.213, face_frame_s=1.8,
+    au_summary={"AU12": {"peak": 3.6, "mean": 1.4, "onset_s": 0.6, "apex_s": 1.8},
+                "AU6": {"peak": 2.9, "mean": 1.1, "onset_s": 0.8, "apex_s": 2.0}}))
 
 FACE_GOOD = """<think>
 Observations:
@@ -40,6 +44,11 @@ CLIP_GOOD = FACE_GOOD.replace("- Expression classifier: happy 0.70, neutral 0.20
     '- The word "great" points to happiness\n')).replace(
     "(0.70).\n", "(0.70). The voice classifier also puts happiness first (0.60).\n").replace("face most", "speaker most")
 
+VIDEO_GOOD = FACE_GOOD.replace("- Expression classifier:", (
+    "- Over the 4.2 s video, AU12 (lip corner puller) sets in at 0.60 s and peaks at 1.80 s; "
+    "AU6 (cheek raiser) sets in at 0.8s and peaks at 2.0 seconds\n- Expression classifier:")).replace(
+    "Interpretation: ", "Interpretation: The face described is the video's apex frame, at 1.80 s. ")
+
 TEXT_GOOD = """<think>
 Observations:
 - The word "happy" points to happiness
@@ -55,7 +64,7 @@ def _codes(text, obs, **kw) -> list[str]:
 
 
 def test_handwritten_good_rationales_pass():
-    for text, obs in ((FACE_GOOD, PHOTO), (CLIP_GOOD, CLIP), (TEXT_GOOD, TEXT)):
+    for text, obs in ((FACE_GOOD, PHOTO), (CLIP_GOOD, CLIP), (TEXT_GOOD, TEXT), (VIDEO_GOOD, VIDEO)):
         v = verify(text, obs, "happiness", 0.8)
         assert v.ok, v.flags
 
@@ -85,6 +94,8 @@ PLANTED = [
     ("invented score", FACE_GOOD, PHOTO, ("(0.70)", "(0.37)"), "invented_number", {}),
     ("number given to an AU it does not belong to", FACE_GOOD, PHOTO,
      ("intensity D (pronounced)", "intensity D (pronounced): 0.23"), "invented_number", {}),
+    ("time that is no onset or apex of the video", VIDEO_GOOD, VIDEO, ("sets in at 0.60 s", "sets in at 0.90 s"),
+     "invented_time", {}),
     ("invented AU", FACE_GOOD, PHOTO, ("AU6 and AU12 match", "AU6, AU12 and AU20 match"), "invented_au", {}),
     ("score attached to the wrong label", FACE_GOOD, PHOTO, ("happy 0.70, neutral 0.20", "happy 0.20, neutral 0.70"),
      "wrong_label_score", {}),
@@ -121,6 +132,22 @@ def test_each_planted_defect_raises_its_flag(name, base, obs, edit, code, kw):
 
 def test_every_code_is_planted():
     assert {p[4] for p in PLANTED} == set(CODES)
+
+
+def test_times_are_checked_against_the_video_and_not_read_as_intensities():
+    # "AU12 ... peaks at 1.80 s": 1.80 is a time, not AU12's intensity (3.6)
+    assert "invented_number" not in verify(VIDEO_GOOD, VIDEO).codes
+    # a time on a photo is invented; a time off by more than its printed precision too
+    photo = FACE_GOOD.replace("(0.70).\n", "(0.70). The smile peaks at 1.80 s.\n")
+    assert verify(photo, PHOTO).codes == ["invented_time"]
+    assert "invented_time" in verify(VIDEO_GOOD.replace("2.0 seconds", "2.1 seconds"), VIDEO).codes
+    assert verify(VIDEO_GOOD.replace("0.60 s", "0.6 s").replace("4.2 s", "4.21 s"), VIDEO).ok
+    # the evidence text's own video line, copied into a rationale, passes; a wrong peak next to a time does not
+    line = VIDEO.video.to_text()
+    assert "AU12 lip corner puller from 0.60 s, peaking at 3.6 at 1.80 s" in line and "read at 1.80 s" in line
+    copied = FACE_GOOD.replace("- Expression classifier:", f"- {line}\n- Expression classifier:")
+    assert verify(copied, VIDEO).ok, verify(copied, VIDEO).flags
+    assert "invented_number" in verify(copied.replace("peaking at 3.6", "peaking at 2.2"), VIDEO).codes
 
 
 def test_text_classifier_claims_are_checked():
