@@ -1,9 +1,10 @@
 """Templated chain-of-thought: the three-part rationale for one labelled item and its Observations.
 
 :func:`write_rationale` states what was perceived (Observations: each active AU with its FACS name,
-intensity letter and word, and what it usually signals; the expression classifier; prosody
-descriptors; salient words), reads it (Interpretation: the EMFACS prototype the AUs match and how
-well, conflicts, agreement across modalities, the runner-up emotion and why it loses) and ends on
+intensity letter and word, and what it usually signals; for a video, when the AUs that matter set
+in and peak; the expression classifier; prosody descriptors; salient words), reads it
+(Interpretation: for a video, that the face described is its apex frame; the EMFACS prototype the
+AUs match and how well, conflicts, agreement across modalities, the runner-up emotion and why it loses) and ends on
 the gold label (Conclusion). Every slot has several phrasings, picked by a RNG seeded with
 ``"{seed}:{sample id}"``, so the model does not learn one sentence and a rebuild is identical.
 
@@ -41,6 +42,15 @@ _AU_LINE = (
 )
 _NO_AU = ("Face: no action unit is clearly active", "The face shows no clearly active action unit",
           "Face at rest: no action unit rises above the presence threshold")
+# A video's timing line: (the line, one AU's onset and apex). Times print with 2 decimals, the
+# duration with 1; the verifier matches each time to the video's to its printed precision.
+MAX_TIMED_AUS = 3
+_TIMING = (("Over the {dur:.1f} s video, {items}", "sets in at {on:.2f} s and peaks at {apex:.2f} s"),
+           ("Timing over the {dur:.1f} s video: {items}", "from {on:.2f} s, peaking at {apex:.2f} s"),
+           ("In the {dur:.1f} s clip, {items}", "starts at {on:.2f} s and is strongest at {apex:.2f} s"))
+_APEX = ("The face described is the video's apex frame, at {t:.2f} s.",
+         "The action units above are read at {t:.2f} s, the frame with the most action-unit activity.",
+         "The face is described at its apex frame ({t:.2f} s), where the action units are strongest overall.")
 _KEY_NAMES = {"pitch": "Pitch", "loudness": "Loudness", "rate": "Speaking rate", "pauses": "Pauses",
               "voice": "Voice quality"}
 _CONCLUDE = ("The {who} most likely expresses {L}.", "Taken together, the evidence points to {L}.",
@@ -106,6 +116,7 @@ class _Writer:
                 out.append(f"{len(ev.aus) - MAX_AUS} weaker action unit(s) are also active")
             if not ev.aus:
                 out.append(self.pick(_NO_AU))
+            out += self._timing_line()
             face = self.obs.main_face
             if face.flags:
                 out.append("Face caveat: " + ", ".join(f.replace("_", " ") for f in face.flags))
@@ -133,6 +144,27 @@ class _Writer:
                 out.append("Audio caveat: " + ", ".join(f.replace("_", " ") for f in audio.flags))
         out += self._word_lines()
         return out
+
+    def _timing_line(self) -> list[str]:
+        """When the AUs that matter start and peak over a video (the answer's prototype AUs first,
+        then the strongest; at most :data:`MAX_TIMED_AUS`), or [] for a still or an untimed video."""
+        video = self.obs.video
+        if video is None or not video.au_summary:
+            return []
+        order = E.matched_prototype_aus(self.ev, self.L) + [a.au for a in self.ev.aus]
+        # Only AUs active on the described face: the verifier checks AU claims against that face.
+        aus = [au for au in dict.fromkeys(order) if au in video.au_summary][:MAX_TIMED_AUS]
+        if not aus:
+            return []
+        form, each = self.pick(_TIMING)
+        parts = []
+        for au in aus:
+            v = video.au_summary[au]
+            on, apex = v["onset_s"], v["apex_s"]
+            what = (f"sets in and peaks at {apex:.2f} s" if f"{on:.2f}" == f"{apex:.2f}"
+                    else each.format(on=on, apex=apex))
+            parts.append(f"{au} ({AU_NAMES.get(au, au)}) {what}")
+        return [form.format(dur=video.duration_s, items="; ".join(parts))]
 
     def _word_lines(self) -> list[str]:
         ev, out = self.ev, []
@@ -169,10 +201,16 @@ class _Writer:
 
     # ---- Interpretation -------------------------------------------------------------------
     def interpretation(self) -> str:
-        parts = [self._face(), self._classifier(), self._voice(), self._voice_classifier(), self._text_classifier(),
-                 self._words(),
-                 self._agreement(), self._runner_up()]
+        parts = [self._apex_frame(), self._face(), self._classifier(), self._voice(), self._voice_classifier(),
+                 self._text_classifier(), self._words(), self._agreement(), self._runner_up()]
         return " ".join(p for p in parts if p)
+
+    def _apex_frame(self) -> str:
+        """For a video: the face described is its apex frame (said only when that time is known)."""
+        video = self.obs.video
+        if video is None or video.face_frame_s is None or not self.ev.has_face or not video.au_summary:
+            return ""
+        return self.pick(_APEX).format(t=video.face_frame_s)
 
     def _face(self) -> str:
         ev, L = self.ev, self.L

@@ -150,6 +150,30 @@ def test_times_are_checked_against_the_video_and_not_read_as_intensities():
     assert "invented_number" in verify(copied.replace("peaking at 3.6", "peaking at 2.2"), VIDEO).codes
 
 
+def test_templated_video_rationales_cite_times_and_pass():
+    times = {f"{t:.2f} s" for t in (0.6, 0.8, 1.8, 2.0)}
+    for seed in range(6):
+        for label in ("happiness", "surprise", "neutral"):
+            r = write_rationale(f"v{seed}", VIDEO, [label], taxonomy="ekman7", seed=seed, media=("video",))
+            text = r.render()
+            timing = next(ln for ln in r.observations if "4.2 s" in ln)
+            assert "AU12 (lip corner puller)" in timing and any(t in timing for t in times), timing
+            assert "1.80 s" in r.interpretation  # the face described is the apex frame
+            v = verify(text, VIDEO, label, None, "ekman7")
+            assert v.ok, (label, v.flags, text)
+    # the answer's prototype AUs (happiness: AU6, AU12) come before a stronger other AU, at most 3
+    face = FaceObs(box=(0, 0, 90, 90), score=0.9, aus=[AUObs("AU25", 4.0, True), AUObs("AU26", 3.0, True),
+                                                       AUObs("AU12", 2.0, True), AUObs("AU6", 1.0, True)])
+    summary = {au: {"peak": x, "mean": 1.0, "onset_s": 0.2 * i, "apex_s": 1.0}
+               for i, (au, x) in enumerate((("AU25", 4.0), ("AU26", 3.0), ("AU12", 2.0), ("AU6", 1.0)))}
+    obs = Observations(file="/d/v.mp4", faces=[face], video=VideoObs(5.0, 10, 2.0, summary, face_frame_s=1.0))
+    r = write_rationale("v0", obs, ["happiness"], taxonomy="ekman7", media=("video",))
+    timing = next(ln for ln in r.observations if "2.0 s" in ln)
+    assert [m for m in ("AU12", "AU6", "AU25", "AU26") if m in timing] == ["AU12", "AU6", "AU25"], timing
+    assert timing.index("AU12") < timing.index("AU6") < timing.index("AU25")
+    assert verify(r.render(), obs, "happiness", None, "ekman7").ok
+
+
 def test_text_classifier_claims_are_checked():
     text = TEXT_GOOD.replace('("happy").', '("happy"). The text classifier agrees.')
     assert verify(text, TEXT, classifiers={"text": {"joy": 0.8, "anger": 0.2}}).ok
@@ -181,6 +205,29 @@ def test_the_data_engine_templates_pass_with_no_flag():
         obs = _random_obs(r, mods)
         label = r.choice(get_taxonomy(tax).labels)
         text = write_rationale(f"s{i}", obs, [label], taxonomy=tax, seed=i, media=mods).render()
+        v = verify(text, obs, label, None, tax)
+        assert v.ok, (mods, label, v.flags, text)
+
+
+def test_the_templates_of_random_videos_pass_with_no_flag():
+    for i in range(60):
+        r = random.Random(1000 + i)
+        mods = r.choice([("video",), ("video", "audio"), ("video", "text")])
+        obs = _random_obs(r, ("image",) + tuple(m for m in mods if m != "video"))
+        face = obs.main_face
+        dur = round(r.uniform(0.5, 30), 3)
+        summary = {}
+        for a in face.aus:  # the face's active AUs and some that are active elsewhere in the video
+            if a.present or r.random() < 0.2:
+                on = round(r.uniform(0, dur), 3)
+                summary[a.au] = {"peak": round(max(a.intensity, 0.5) + r.random(), 3), "mean": 0.5,
+                                 "onset_s": on, "apex_s": round(r.uniform(on, dur), 3)}
+        obs.video = VideoObs(fps=5.0, n_frames=20, duration_s=dur, au_summary=summary,
+                             face_frame_s=round(r.uniform(0, dur), 3) if summary else None)
+        tax = r.choice(["ekman7", "emodb7", "goemotions_ekman"])
+        label = r.choice(get_taxonomy(tax).labels)
+        text = write_rationale(f"v{i}", obs, [label], taxonomy=tax, seed=i, media=mods).render()
+        assert (" s video" in text or " s clip" in text) == bool(face.present_aus), text
         v = verify(text, obs, label, None, tax)
         assert v.ok, (mods, label, v.flags, text)
 
