@@ -30,7 +30,7 @@ from affectllm.io import jsonl
 
 log = logging.getLogger(__name__)
 
-JSON_COLUMNS = ("features", "gold_aus", "media")  # nested, key sets differ per record
+JSON_COLUMNS = ("features", "gold_aus", "media", "observations")  # nested, key sets differ per record
 
 
 def records_file(path: str | os.PathLike, kind: str = "sft") -> Path:
@@ -97,7 +97,8 @@ def sft_dataset(records: Sequence[dict]):
                               for i, r in enumerate(records)])
 
 
-RL_COLUMNS = ("id", "label", "labels", "taxonomy", "evidence_aus", "gold_aus", "features")
+RL_COLUMNS = ("id", "label", "labels", "taxonomy", "evidence_aus", "gold_aus", "features", "observations",
+              "answer", "probability")  # answer/probability: the decided answer a prompt carries (verifier reward)
 
 
 def rl_dataset(records: Sequence[dict], render: Callable[[list[dict]], Any] | None = None):

@@ -25,12 +25,21 @@ Rewards and their ranges:
   (``Explanation.consistent``; a missing answer tag scores 0, so dropping it never pays).
 - ``length`` [-1, 0]: 0 up to ``budget`` words (default 200: the data engine's explanations run
   60-150 words), then falling linearly to -1 at twice the budget.
+- ``verifier`` [0, 1]: the one verifier that gates what inference shows
+  (``affectllm.explanation.verify``) run on the completion against the row's ``observations``
+  column (``Observations.to_dict()``): 1 - 0.25 per distinct flag code (wrong modality, invented
+  numbers/AUs/times, false agreement claims, cut sections, conclusion != answer...), floored at 0.
+  The answer checked against is the ``answer`` column when the prompt carries the decided answer,
+  else the completion's own; ``probability`` (optional column) checks confidence words. The text
+  classifier's scores in the observations are passed so claims about it are checked too. A row
+  without observations abstains (None).
 
 Deliberately not here: the trainer (``train.grpo``) and weights (the recipe YAML).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from functools import lru_cache, wraps
 from typing import Any
@@ -92,19 +101,24 @@ def _parse(text: str, taxonomy: str) -> Explanation:
     return parse(text, taxonomy)
 
 
-def parse_completions(completions: Sequence[Any], **kwargs) -> list[Explanation]:
-    """Parse a batch the way every reward does (prompt tail restored, per-row taxonomy)."""
-    n = len(completions)
-    prompts = _column(kwargs, "prompts", n)
-    taxonomies = _column(kwargs, "taxonomy", n)
+def full_texts(completions: Sequence[Any], **kwargs) -> list[str]:
+    """Each completion's text with the prompt's unclosed ``<think>`` tail put back in front."""
     out = []
-    for c, p, t in zip(completions, prompts, taxonomies):
+    for c, p in zip(completions, _column(kwargs, "prompts", len(completions))):
         text = completion_text(c)
         tail = _prompt_tail(p)
-        if tail and not text.lstrip().startswith(tail.strip()):
-            text = tail + text
-        out.append(_parse(text, get_taxonomy(t or DEFAULT_TAXONOMY).name))
+        out.append(tail + text if tail and not text.lstrip().startswith(tail.strip()) else text)
     return out
+
+
+def _taxonomies(kwargs: dict, n: int) -> list[str]:
+    return [get_taxonomy(t or DEFAULT_TAXONOMY).name for t in _column(kwargs, "taxonomy", n)]
+
+
+def parse_completions(completions: Sequence[Any], **kwargs) -> list[Explanation]:
+    """Parse a batch the way every reward does (prompt tail restored, per-row taxonomy)."""
+    texts = full_texts(completions, **kwargs)
+    return [_parse(text, tax) for text, tax in zip(texts, _taxonomies(kwargs, len(texts)))]
 
 
 def _gold(value: Any, taxonomy: str, row: int) -> set[str]:
@@ -177,6 +191,31 @@ def length_reward(completions: Sequence[Any], budget: int = LENGTH_BUDGET, **kwa
     return scores
 
 
+@lru_cache(maxsize=1024)  # every completion of a prompt shares its row's observations
+def _observations(packed: str):
+    from affectllm.perception.observations import observations_from_dict
+
+    return observations_from_dict(json.loads(packed))
+
+
+def verifier_reward(completions: Sequence[Any], **kwargs) -> list[float | None]:
+    """The verifier's graded score of each completion against its row's observations (module doc)."""
+    from affectllm.explanation.verify import verifier_reward as graded
+
+    n = len(completions)
+    texts, taxonomies = full_texts(completions, **kwargs), _taxonomies(kwargs, n)
+    scores: list[float | None] = []
+    for text, tax, obs, answer, p in zip(texts, taxonomies, _column(kwargs, "observations", n),
+                                         _column(kwargs, "answer", n), _column(kwargs, "probability", n)):
+        if not obs:
+            scores.append(None)
+            continue
+        obs = _observations(obs if isinstance(obs, str) else json.dumps(obs, sort_keys=True))
+        extra = {"text": dict(obs.text_expression)} if obs.text_expression else None
+        scores.append(graded(text, obs, answer, p, tax, extra, graded=True))
+    return scores
+
+
 RewardFn = Callable[..., list]
 REWARDS: dict[str, RewardFn] = {
     "format": format_reward,
@@ -185,6 +224,7 @@ REWARDS: dict[str, RewardFn] = {
     "au_grounding": au_grounding_reward,
     "consistency": consistency_reward,
     "length": length_reward,
+    "verifier": verifier_reward,
 }
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from train.rewards import (
     REWARDS, au_grounding_reward, completion_text, consistency_reward, emotion_reward, format_reward,
-    get_reward, length_reward, parse_completions, quadrant_reward)
+    get_reward, length_reward, parse_completions, quadrant_reward, verifier_reward)
 
 GOOD = ("<think>\nObservations:\n- AU6 cheek raiser, intensity C (marked)\n"
         "- AU12 lip corner puller, intensity D (pronounced)\n"
@@ -97,9 +97,41 @@ def test_taxonomy_column_and_multilabel_gold():
 
 
 def test_registry():
-    assert set(REWARDS) == {"format", "emotion", "quadrant", "au_grounding", "consistency", "length"}
+    assert set(REWARDS) == {"format", "emotion", "quadrant", "au_grounding", "consistency", "length", "verifier"}
     assert get_reward("format") is format_reward
     short = get_reward("length", budget=5)
     assert short.__name__ == "length_reward" and short([" ".join(["w"] * 10)]) == [-1.0]
     with pytest.raises(ValueError, match="unknown reward"):
         get_reward("accuracy")
+
+
+def _smiling_photo():
+    from affectllm.perception.observations import AUObs, FaceObs, Observations
+
+    face = FaceObs(box=(0, 0, 100, 100), score=0.99,
+                   aus=[AUObs("AU6", 2.4, True), AUObs("AU12", 3.6, True), AUObs("AU4", 0.0, False)],
+                   expression={"happy": 0.93, "neutral": 0.05, "sad": 0.02})
+    return Observations(file="smile.jpg", faces=[face], image=None)
+
+
+def test_verifier_reward_is_the_verifier_on_the_rows_observations():
+    from affectllm.explanation.template import write_rationale
+    from train.records import decode_json_columns, rl_dataset
+
+    obs = _smiling_photo()
+    good = write_rationale("smile", obs, ["happiness"], media=("image",)).render()  # ends in <answer>happiness</answer>
+    voice = good.replace("Conclusion:", "The voice is low-pitched and flat. Conclusion:")
+    invented = good.replace("happy 0.93", "happy 0.71")
+    other = good.replace("<answer>happiness</answer>", "<answer>sadness</answer>")
+    # The column arrives as the GRPO dataset packs it (a JSON string) and as grpo.py decodes it (a dict).
+    rec = {"id": "smile", "label": "happiness", "messages": [{"role": "user", "content": "?"}],
+           "observations": obs.to_dict(), "answer": "happiness"}
+    row = rl_dataset([rec])[0]
+    assert isinstance(row["observations"], str) and row["answer"] == "happiness"
+    cols = decode_json_columns({k: [row[k]] * 4 for k in ("observations", "answer")})
+    scores = verifier_reward([good, voice, invented, other], **cols)
+    assert scores[0] == 1.0 and all(x < 1.0 for x in scores[1:]), scores
+    assert verifier_reward([good], observations=[row["observations"]]) == [1.0]
+    assert verifier_reward([good], observations=[None]) == [None]  # no observations: abstains
+    # The decided answer (column) wins over the completion's own: concluding happiness is wrong here.
+    assert verifier_reward([good], observations=[row["observations"]], answer=["sadness"])[0] < 1.0
