@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # must precede the gradio import
@@ -63,6 +64,7 @@ class UI:
     def __init__(self, pool: ModelPool, max_seconds: float = MAX_MEDIA_SECONDS, attribution: bool = True):
         self.pool, self.max_seconds, self.attribution = pool, max_seconds, attribution
         self.live = LiveSessions(face=lambda: pool.perception.face)
+        self._moment = threading.Event()  # set while "Explain this moment" runs
 
     # -- the named API: (file, text, question) -> the batch job's JSON row -----------------------
     def api_explain(self, files: list, texts: list, questions: list) -> list[list[dict]]:
@@ -129,7 +131,11 @@ class UI:
 
     # -- live webcam ---------------------------------------------------------------------------
     def live_frame(self, frame, request: gr.Request):
-        """One streamed webcam frame -> the AU bars panel (``affectllm.ui.live``); unchanged when dropped."""
+        """One streamed webcam frame -> the AU bars panel (``affectllm.ui.live``); unchanged when dropped.
+        While an explanation runs the frames are dropped: on 2 cores the stream would take the CPU the
+        LLM needs (measured: "Explain this moment" 47 s with the bars moving at 20 updates/s)."""
+        if self.pool.run_lock.locked() or self._moment.is_set():
+            return gr.skip()
         html = self.live.frame(frame, request.session_hash if request else "local")
         return gr.skip() if html is None else html
 
@@ -138,14 +144,24 @@ class UI:
         chat = list(chat or []) + [{"role": "user", "content": f"Explain this moment (webcam, last {MOMENT_S:g} s)"}]
         cleared = (gr.skip(), gr.skip())
         try:
-            explainer = self.pool.get(model_name)
             obs = self.live.moment(request.session_hash if request else "local", MOMENT_S)
-        except Exception as e:  # noqa: BLE001 - no stream yet, no face, or a model that cannot load
+        except Exception as e:  # noqa: BLE001 - no stream yet, or no face in it
             yield self._cannot(e, [], chat, conv, cleared)
             return
-        conv = Conversation(obs=obs, source=obs.file)
-        chat.append({"role": "assistant", "content": ""})
-        yield from self._answer(explainer, conv, None, None, chat, cleared)
+        self._moment.set()  # the bars pause (frames dropped) until the answer is written
+        try:
+            chat.append({"role": "assistant", "content": "_Explaining the last seconds..._"})
+            yield (chat, conv, *cleared, *[gr.skip()] * 7)
+            try:
+                explainer = self.pool.get(model_name)
+            except Exception as e:  # noqa: BLE001 - a model that cannot load
+                yield self._cannot(e, [], chat, conv, cleared)
+                return
+            conv = Conversation(obs=obs, source=obs.file)
+            chat[-1] = {"role": "assistant", "content": ""}
+            yield from self._answer(explainer, conv, None, None, chat, cleared)
+        finally:
+            self._moment.clear()
 
     def live_closed(self, request: gr.Request):
         self.live.close(request.session_hash if request else "local")
