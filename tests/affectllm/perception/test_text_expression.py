@@ -11,7 +11,7 @@ import torch
 
 from affectllm.errors import WeightsNotFound
 from affectllm.perception.text_expression import (TextExpression, Tfidf, base_model_dir, load_encoder,
-                                                  mean_pool, tfidf_terms)
+                                                  mean_pool, replace_layers, tfidf_terms)
 from affectllm.knowledge.taxonomy import EKMAN7
 from _tiny_text import WORDS, build_tiny_base, make  # noqa: F401
 
@@ -124,6 +124,81 @@ def test_driving_words_are_quotable_and_lower_the_top_label(tiny_base):
     assert all(d > 0 for d in drops)
     assert drops == sorted(drops, reverse=True)
     assert te.driving_words(text, k=1) == words[:1]
+
+
+def _fine_tuned_top(te, seed=5):
+    """Random fp16 replacements for the tiny encoder's top layer (index 1 of 0-1), as (d) ships them."""
+    g = torch.Generator().manual_seed(seed)
+    return {k: (v + 0.5 * torch.randn(v.shape, generator=g)).half()
+            for k, v in te.encoder.state_dict().items() if k.startswith("encoder.layer.1.")}
+
+
+def test_fine_tuned_top_layers_load_with_safetensors_over_the_base(tiny_base, tmp_path):
+    from safetensors.torch import load_file
+
+    plain, tuned = make(tiny_base), make(tiny_base)
+    top = _fine_tuned_top(tuned)
+    replace_layers(tuned.encoder, top)
+    tuned.top_layers = top
+    tuned.save(tmp_path / "top")
+    on_disk = load_file(str(tmp_path / "top" / "encoder_top.safetensors"))
+    assert set(on_disk) == set(top) and all(v.dtype == torch.float16 for v in on_disk.values())
+    assert json.loads((tmp_path / "top" / "config.json").read_text())["encoder_top"] is True
+    back = TextExpression.load(tmp_path / "top", base_dir=tiny_base)
+    sd, base_sd = back.encoder.state_dict(), plain.encoder.state_dict()
+    # Bottom layer and embeddings from the base folder, the top layer from the asset.
+    for k in base_sd:
+        if k.startswith("encoder.layer.1."):
+            assert torch.equal(sd[k], top[k].float())
+        else:
+            assert torch.equal(sd[k], base_sd[k])
+    for x, y in zip(tuned.predict(TEXTS), back.predict(TEXTS)):
+        assert np.allclose(list(x.values()), list(y.values()), atol=1e-6)
+    # The fine-tuned layer changes the pooled vectors and the scores (same head).
+    assert (plain.embed(TEXTS) - back.embed(TEXTS)).abs().max() > 1e-2
+    assert plain.predict(TEXTS[:1])[0] != back.predict(TEXTS[:1])[0]
+    words = back.driving_words("Wow, I love you so much, thank you! The dog ran away.", k=3)
+    assert 1 <= len(words) <= 3
+    # Saving a candidate without fine-tuned layers into the same folder drops the stale file.
+    plain.save(tmp_path / "top")
+    assert not (tmp_path / "top" / "encoder_top.safetensors").exists()
+    again = TextExpression.load(tmp_path / "top", base_dir=tiny_base)
+    assert torch.equal(again.encoder.state_dict()["encoder.layer.1.output.dense.weight"],
+                       base_sd["encoder.layer.1.output.dense.weight"])
+
+
+def test_fine_tuned_top_layers_must_fit_the_encoder(tiny_base, tmp_path):
+    te = make(tiny_base)
+    with pytest.raises(ValueError, match="no matching encoder parameter"):
+        replace_layers(te.encoder, {"encoder.layer.7.output.dense.weight": torch.zeros(32, 64)})
+    with pytest.raises(ValueError, match=r"encoder has \[32, 64\]"):
+        replace_layers(te.encoder, {"encoder.layer.1.output.dense.weight": torch.zeros(64, 32)})
+    te.top_layers = _fine_tuned_top(te)
+    te.save(tmp_path / "a")
+    (tmp_path / "a" / "encoder_top.safetensors").unlink()
+    with pytest.raises(WeightsNotFound, match="encoder_top.safetensors is missing"):
+        TextExpression.load(tmp_path / "a", base_dir=tiny_base)
+
+
+def test_top_layers_over_cached_states_match_the_full_encoder(tiny_base):
+    """(d)'s training path (layers L.. over layer-L states, mean-pooled) is the encoder's own output."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "train_text_expression", Path(__file__).resolve().parents[3] / "scripts" / "train_text_expression.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    te = make(tiny_base)
+    b = te.tokenizer(TEXTS, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        hs = te.encoder(**b, output_hidden_states=True).hidden_states
+        top = script.TopEncoder(te.encoder, 1)
+        top.layers.eval()
+        got = top.pooled(hs[1], b["attention_mask"])
+    assert torch.allclose(got, te.embed(TEXTS), atol=1e-5)
+    state = top.state()
+    assert set(state) == {k for k in te.encoder.state_dict() if k.startswith("encoder.layer.1.")}
 
 
 @pytest.mark.parametrize("bad", ["", "   ", "?!... 123", "\n\t"])
