@@ -366,6 +366,13 @@ def exposure_check(host: str, has_auth: bool, insecure_no_auth: bool = False) ->
             "(or leave --host out to serve this machine only).")
 
 
+def _warm(pool: ModelPool) -> None:
+    try:
+        pool.get()
+    except Exception as e:  # noqa: BLE001 - the first request will say why the model cannot load
+        print(f"warning: default model not preloaded: {type(e).__name__}: {e}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
@@ -381,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-new-tokens", type=int, default=96)
     p.add_argument("--concurrency", type=int, default=1, help="explanations run at once (default 1)")
     p.add_argument("--no-attribution", action="store_true", help="skip the which-channel-decided pass")
+    p.add_argument("--lazy", action="store_true", help="load the default model on the first request, not at start")
     p.add_argument("--api-batch", type=int, default=8, help="queued /explain requests explained together (default 8)")
     args = p.parse_args(argv)
     auth = None
@@ -400,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     examples = example_files()
     pool = ModelPool(names, max_new_tokens=args.max_new_tokens)
     demo = build_app(pool, examples, args.max_seconds, args.concurrency, not args.no_attribution, args.api_batch)
+    if not args.lazy:  # load the default model while the page opens: the first answer then skips ~10 s
+        threading.Thread(target=_warm, args=(pool,), daemon=True).start()
     launch(demo, args.host, args.port, auth, args.max_file_size, examples)
     return 0
 

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.append(str(Path(__file__).resolve().parent.parent))  # tests/ helpers (after the package: tests/affectllm must not shadow it)
+# tests/ helpers; the repository first, so tests/affectllm (a namespace folder) cannot shadow the package
+sys.path[:0] = [str(Path(__file__).resolve().parents[2])]
+sys.path.append(str(Path(__file__).resolve().parent.parent))
 from _app_server import REPO, serve  # noqa: E402
 from _browser import DONE_MARKS, browser, have_browser, live_run  # noqa: E402
 from _fake_camera import PYFEAT_CLIP, to_y4m  # noqa: E402
