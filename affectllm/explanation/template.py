@@ -161,8 +161,14 @@ class _Writer:
         for au in aus:
             v = video.au_summary[au]
             on, apex = v["onset_s"], v["apex_s"]
-            what = (f"sets in and peaks at {apex:.2f} s" if f"{on:.2f}" == f"{apex:.2f}"
-                    else each.format(on=on, apex=apex))
+            first = (video.timeline.get("t") or [0.0])[0]
+            if f"{on:.2f}" == f"{first:.2f}":  # active when the video (or webcam window) begins: no onset seen
+                what = (f"is strongest right at the start ({apex:.2f} s)" if f"{on:.2f}" == f"{apex:.2f}"
+                        else f"is already active at the start ({on:.2f} s) and peaks at {apex:.2f} s")
+            elif f"{on:.2f}" == f"{apex:.2f}":
+                what = f"sets in and peaks at {apex:.2f} s"
+            else:
+                what = each.format(on=on, apex=apex)
             parts.append(f"{au} ({AU_NAMES.get(au, au)}) {what}")
         return [form.format(dur=video.duration_s, items="; ".join(parts))]
 

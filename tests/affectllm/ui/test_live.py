@@ -70,3 +70,14 @@ def test_sessions_one_frame_at_a_time_and_clear_errors():
     assert b.live.closed and "b" not in live._streams
     live.close()
     assert a.live.closed and c.live.closed and not live._streams
+
+
+def test_moment_rationale_says_an_au_active_from_the_window_start_has_no_onset():
+    from affectllm.explanation.template import write_rationale
+    from affectllm.explanation.verify import verify
+
+    rows = [_row(3.0 + i / 10, au12=2.0 + 0.2 * i, au6=1.0, happy=0.9) for i in range(10)]
+    obs = moment_observations(rows, face_id=0, seconds=5.0)
+    text = write_rationale("moment", obs, ["happiness"], media=("video",)).render()
+    assert "AU12 (lip corner puller) is already active at the start (0.00 s) and peaks at 0.90 s" in text
+    assert "sets in" not in text and verify(text, obs, "happiness").ok, verify(text, obs, "happiness").flags
