@@ -235,7 +235,8 @@ class _Writer:
             matched, missing = E.matched_prototype_aus(ev, L), E.missing_prototype_aus(ev, L)
             if matched and s:
                 quality = "closely" if s >= 0.75 else "partly" if s >= 0.45 else "loosely"
-                text = self.pick((f"{_join(matched)} match the EMFACS {L} prototype {quality} (score {s:.2f})",
+                verb = "matches" if len(matched) == 1 else "match"
+                text = self.pick((f"{_join(matched)} {verb} the EMFACS {L} prototype {quality} (score {s:.2f})",
                                   f"The EMFACS {L} prototype is matched {quality} by {_join(matched)} "
                                   f"(score {s:.2f})"))
                 if missing:
@@ -275,7 +276,8 @@ class _Writer:
             return ""
         top, p = ranked[0]
         if top == L:
-            return self.pick((f"The {name} classifier agrees, rating {L} highest ({p:.2f}).",
+            # Not "agrees": after "the action units fit X better" that reads as agreeing with X.
+            return self.pick((f"The {name} classifier rates {L} highest ({p:.2f}).",
                               f"The {name} classifier also puts {L} first ({p:.2f})."))
         pl = dict(ranked).get(L, 0.0)
         return self.pick((f"The {name} classifier leans to {top} ({p:.2f}), with {L} at {pl:.2f}.",
