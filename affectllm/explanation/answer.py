@@ -75,7 +75,8 @@ def settle(item_id: str, obs: Observations, candidates: list[str], llm_probabili
         if verdict.ok:
             return _answer(decision, text, "model", [], llm_probabilities, rejected)
         rejected.append({"source": "model", "flags": [f.to_dict() for f in verdict.flags]})
-    rationale = write_rationale(item_id, obs, [label], taxonomy=taxonomy, seed=seed, media=media_of(obs))
+    rationale = write_rationale(item_id, obs, [label], taxonomy=taxonomy, seed=seed, media=media_of(obs),
+                                probability=p)
     text = rationale.render()
     verdict = verify(text, obs, label, p, taxonomy, extra)
     return _answer(decision, text, "template", [f.to_dict() for f in verdict.flags], llm_probabilities, rejected)

@@ -58,6 +58,10 @@ _CONCLUDE = ("The {who} most likely expresses {L}.", "Taken together, the eviden
 # Weak or conflicting evidence: the conclusion still names the gold label, but says how shaky it is.
 _CONCLUDE_WEAK = ("The evidence is weak, so this is a low-confidence call: {L}.",
                   "With only weak cues, the answer is {L}, with low confidence.")
+# The answer's probability is low although the cues fit it (channels split): the conclusion hedges.
+_CONCLUDE_UNSURE = ("The cues lean to {L}, but this is an uncertain call.",
+                    "The most likely reading is {L}, though not a confident one.")
+UNSURE_P = 0.5  # below this decided probability the conclusion hedges whatever the cues say
 
 
 @dataclass
@@ -406,11 +410,14 @@ class _Writer:
         return f"{R.capitalize()} is a close alternative: {where}, and the cues do not rule it out."
 
     # ---- Conclusion -----------------------------------------------------------------------
-    def conclusion(self, level: str) -> str:
+    def conclusion(self, level: str, probability: float | None = None) -> str:
         L = self.L
         who = "speaker" if self.obs.audio is not None else "face" if self.ev.has_face else "text"
         if self._confident_classifier():  # a sure, agreeing classifier is evidence: not a "weak" call
             level = "supported"
+        if probability is not None and probability < UNSURE_P and level in ("supported", "mixed") \
+                and len(self.labels) == 1:
+            return self.pick(_CONCLUDE_UNSURE).format(L=L)
         text = self.pick(_CONCLUDE if level in ("supported", "mixed") else _CONCLUDE_WEAK)
         text = text.format(who=who, L=L)
         if len(self.labels) > 1:
@@ -429,11 +436,13 @@ def _arousal(label: str) -> str | None:
 
 def write_rationale(sample_id: str, obs: Observations, labels: list[str], *,
                     taxonomy: str | Taxonomy | None = None, seed: int = 0,
-                    media: tuple[str, ...] = ()) -> Rationale:
+                    media: tuple[str, ...] = (), probability: float | None = None) -> Rationale:
     """The templated rationale for one item.
 
     ``labels`` are labels of ``taxonomy`` (primary first); ``media`` the item's modalities
-    (``Sample.modalities``), so an image without a face can say so. Raises ValueError when the
+    (``Sample.modalities``), so an image without a face can say so; ``probability``: the decided
+    answer's probability, when there is one (inference): below :data:`UNSURE_P` the conclusion
+    hedges even when the cues fit the label. Raises ValueError when the
     primary label is not in the taxonomy (the caller maps dataset labels first).
     """
     tax = get_taxonomy(taxonomy)
@@ -450,6 +459,6 @@ def write_rationale(sample_id: str, obs: Observations, labels: list[str], *,
     level = E.overall(ev, labels[0])
     interp = w.interpretation() or "The evidence is sparse."
     ru = E.runner_up(ev, labels[0])
-    return Rationale(observations=obs_lines, interpretation=interp, conclusion=w.conclusion(level),
+    return Rationale(observations=obs_lines, interpretation=interp, conclusion=w.conclusion(level, probability),
                      labels=list(labels), support=E.support(ev, labels[0]), level=level,
                      runner_up=ru[0] if ru else None)

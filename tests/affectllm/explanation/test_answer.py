@@ -67,3 +67,15 @@ def test_a_channel_the_pool_was_not_fitted_with_is_left_out():
     ans = settle("clip", obs, [], None, "ekman7", pool=face_only)
     assert ans.decision.channels_used == ["face"] and ans.emotion == "happiness"
     assert "text classifier" not in ans.text.lower() and ans.flags == []  # nor does the rationale use it
+
+
+def test_a_low_probability_answer_gets_a_hedged_conclusion_that_still_verifies():
+    obs = _happy_face()
+    obs.faces[0].expression = {"happy": 0.41, "angry": 0.28, "neutral": 0.31}  # the classifier barely leans
+    ans = settle("moment", obs, [], LLM_ANGER, "ekman7", pool=prior_pool("ekman7"))
+    p = ans.probabilities[ans.emotion]
+    assert ans.emotion == "happiness" and p < 0.5 and ans.rationale_source == "template" and ans.flags == []
+    conclusion = ans.text.split("Conclusion:")[1]
+    assert "uncertain" in conclusion or "not a confident one" in conclusion
+    sure = settle("baby", _happy_face(), [], LLM_ANGER, "ekman7", pool=prior_pool("ekman7"))
+    assert "uncertain" not in sure.text and "not a confident" not in sure.text
