@@ -46,6 +46,7 @@ EXAMPLE_FILES = ("faces_demo/happy-baby.jpeg", "faces_demo/angry.jpg", "faces_de
                  "emodb/wav/03a01Wa.wav", "emodb/wav/03a01Fa.wav")
 MOMENT_S = 5.0  # "explain this moment": the last seconds of the live stream
 LIVE_EVERY_S = 0.05  # the browser sends a webcam frame this often (the server answers as fast as it can)
+N_PANELS = 7  # label, AU chart, overlay, timeline, voice, decision, JSON (outputs after chat, conv, box, webcam)
 PLACEHOLDER = ("Attach a photo, clip or video (or record with the mic) and ask a question, or type words "
                "to analyse. Follow-up questions reuse the same evidence.")
 
@@ -104,7 +105,7 @@ class UI:
         if text:
             chat.append({"role": "user", "content": text})
         conv = conv if isinstance(conv, Conversation) else Conversation()
-        panels = [gr.skip()] * 7  # label, AU chart, overlay, timeline, voice, decision, JSON
+        panels = _unchanged_panels()
         cleared = (gr.MultimodalTextbox(value=None), None)
         if not files and not text:
             yield chat, conv, *cleared, *panels
@@ -136,7 +137,7 @@ class UI:
         LLM needs (measured: "Explain this moment" 47 s with the bars moving at 20 updates/s)."""
         if self.pool.run_lock.locked() or self._moment.is_set():
             return gr.skip()
-        html = self.live.frame(frame, request.session_hash if request else "local")
+        html = self.live.frame(frame, _session(request))
         return gr.skip() if html is None else html
 
     def explain_moment(self, model_name, chat, conv, request: gr.Request):
@@ -144,14 +145,14 @@ class UI:
         chat = list(chat or []) + [{"role": "user", "content": f"Explain this moment (webcam, last {MOMENT_S:g} s)"}]
         cleared = (gr.skip(), gr.skip())
         try:
-            obs = self.live.moment(request.session_hash if request else "local", MOMENT_S)
+            obs = self.live.moment(_session(request), MOMENT_S)
         except Exception as e:  # noqa: BLE001 - no stream yet, or no face in it
             yield self._cannot(e, [], chat, conv, cleared)
             return
         self._moment.set()  # the bars pause (frames dropped) until the answer is written
         try:
             chat.append({"role": "assistant", "content": "_Explaining the last seconds..._"})
-            yield (chat, conv, *cleared, *[gr.skip()] * 7)
+            yield (chat, conv, *cleared, *_unchanged_panels())
             try:
                 explainer = self.pool.get(model_name)
             except Exception as e:  # noqa: BLE001 - a model that cannot load
@@ -164,7 +165,7 @@ class UI:
             self._moment.clear()
 
     def live_closed(self, request: gr.Request):
-        self.live.close(request.session_hash if request else "local")
+        self.live.close(_session(request))
 
     # -- shared by the chat and the live moment ------------------------------------------------
     def _cannot(self, e, files, chat, conv, cleared):
@@ -174,7 +175,7 @@ class UI:
         if chat and chat[-1].get("role") == "assistant":
             chat.pop()  # the "Perceiving..." placeholder
         chat.append({"role": "assistant", "content": f"\u26a0\ufe0f Cannot use this input: {msg}"})
-        return (chat, conv, *cleared, *[gr.skip()] * 7)
+        return (chat, conv, *cleared, *_unchanged_panels())
 
     def _answer(self, explainer, conv, question, history, chat, cleared, item=None):
         """Generator: streams the explanation of ``conv.obs`` into ``chat``, then fills the panels."""
@@ -182,7 +183,7 @@ class UI:
         from affectllm.ui.attribution import attribute, channels, describe
         from affectllm.ui.decision_panel import decision_markdown
 
-        panels = [gr.skip()] * 7
+        panels = _unchanged_panels()
         result, written, att, failure = None, "", None, None
         with self.pool.run_lock:
             try:
@@ -267,6 +268,16 @@ class UI:
             return None
 
 
+def _unchanged_panels() -> list:
+    """Fresh "leave as is" updates for the evidence panels (gradio may edit an update dict in place)."""
+    return [gr.skip() for _ in range(N_PANELS)]
+
+
+def _session(request) -> str:
+    """The browser session a live-stream event belongs to ("local" when called without gradio)."""
+    return request.session_hash if request else "local"
+
+
 def result_row_safe(result):
     from affectllm.batch.job import result_row
 
@@ -322,7 +333,7 @@ def build_app(pool: ModelPool, examples: list[str] | None = None, max_seconds: f
         outputs = [chat, conv, box, webcam, label, au_plot, overlay, timeline, voice, decision, js]
         box.submit(ui.respond, [box, webcam, words, model, chat, conv], outputs, api_visibility="private", **limit)
         moment.click(ui.explain_moment, [model, chat, conv], outputs, api_visibility="private", **limit)
-        # The stream has its own queue: AU bars keep moving while an explanation runs.
+        # The stream has its own queue (one frame at a time); live_frame drops frames while an explanation runs.
         cam.stream(ui.live_frame, [cam], [bars], stream_every=LIVE_EVERY_S, concurrency_limit=1,
                    concurrency_id="live", show_progress="hidden", api_visibility="private")
         demo.unload(ui.live_closed)

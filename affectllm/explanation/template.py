@@ -161,11 +161,11 @@ class _Writer:
         if not aus:
             return []
         form, each = self.pick(_TIMING)
+        first = (video.timeline.get("t") or [0.0])[0]  # the first analysed frame's time
         parts = []
         for au in aus:
             v = video.au_summary[au]
             on, apex = v["onset_s"], v["apex_s"]
-            first = (video.timeline.get("t") or [0.0])[0]
             if f"{on:.2f}" == f"{first:.2f}":  # active when the video (or webcam window) begins: no onset seen
                 what = (f"is strongest right at the start ({apex:.2f} s)" if f"{on:.2f}" == f"{apex:.2f}"
                         else f"is already active at the start ({on:.2f} s) and peaks at {apex:.2f} s")

@@ -97,10 +97,10 @@ def _probe(path: Path) -> tuple[float | None, bool]:
         container.close()
 
 
-def _summary(frames: list[dict]) -> dict[str, dict]:
+def summarise_frames(frames: list[dict]) -> dict[str, dict]:
     """AU -> {"peak", "mean", "onset_s", "apex_s"} for AUs that reach presence in some frame.
 
-    Read from values rounded to 3 decimals, as :func:`_timeline` keeps them, so the timeline's
+    Read from values rounded to 3 decimals, as :func:`frames_timeline` keeps them, so the timeline's
     table (``frame_table.video_table``) gives the same onsets and apexes (``timeline.au_events``).
     """
     face_frames = [f for f in frames if f["face"]]
@@ -116,7 +116,7 @@ def _summary(frames: list[dict]) -> dict[str, dict]:
     return out
 
 
-def _timeline(frames: list[dict], aus) -> dict:
+def frames_timeline(frames: list[dict], aus) -> dict:
     """The frames as series: {"t": [s], "aus": {AU: [v]}, "expression": {label: [p]}}, None without a face.
 
     Only ``aus`` (those of the summary: the ones that reach presence) are kept, to stay small.
@@ -176,10 +176,10 @@ def perceive_video(path: str | Path, face=None, fps: float = 5.0, max_frames: in
         score = sum(aus.values())
         if score > best_score:
             best, best_score, best_t = (ff, aus), score, round(t, 3)
-    summary = _summary(frames)
+    summary = summarise_frames(frames)
     video = VideoObs(fps=fps, n_frames=len(seen), duration_s=float(duration if duration else last_t),
                      au_summary=summary, has_audio=audio is not None,
-                     timeline=_timeline(frames, summary) if frames else {}, face_frame_s=best_t)
+                     timeline=frames_timeline(frames, summary) if frames else {}, face_frame_s=best_t)
     main = None
     if best is not None:
         from affectllm.perception.face import face_flags

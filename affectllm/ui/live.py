@@ -11,7 +11,7 @@ test reads the numbers from ``data-`` attributes (``data-updates``, ``data-au12`
 
 "This moment": the rows of the last ``seconds`` of the session's stream for its main face (the
 lowest face id measured in the newest frame). The face is described at the apex frame (largest
-summed AU intensity), and the window's onset/apex times per AU (``timeline.au_events``, times
+summed AU intensity), and the window's onset/apex times per AU (``video.summarise_frames``, times
 counted from the window's start) go in a ``VideoObs``, as for an uploaded video: the explanation
 cites when each AU started and peaked.
 
@@ -137,43 +137,36 @@ class LiveSessions:
 
 
 def moment_observations(rows: list[dict], face_id: int | None, seconds: float) -> Observations:
-    """Observations of a window of live rows (module doc). Raises ``InputError`` without a measured face."""
-    import pandas as pd
+    """Observations of a window of live rows (module doc). Raises ``InputError`` without a measured face.
 
+    The rows become the per-frame records ``perception.video`` keeps for an uploaded video, so the
+    AU summary and the timeline come from the same code (``summarise_frames``, ``frames_timeline``).
+    """
     from affectllm.perception.au import AU_ORDER, to_au_obs
-    from affectllm.perception.frame_table import COLUMNS, au_column
-    from affectllm.perception.timeline import au_events
+    from affectllm.perception.frame_table import EXPR_COLS, au_column
+    from affectllm.perception.video import frames_timeline, summarise_frames
 
-    mine = [r for r in rows if r.get("success") and (face_id is None or r["face_id"] == face_id)]
+    mine = {r["timestamp"]: r for r in rows if r.get("success") and r["face_id"] == face_id}
     if face_id is None or not mine:
         raise InputError("webcam", f"no face was measured in the last {seconds:g} s: face the camera and try again")
     t0 = rows[0]["timestamp"]
-    df = pd.DataFrame([{**r, "timestamp": round(r["timestamp"] - t0, 3)} for r in mine], columns=list(COLUMNS))
-    apex = max(mine, key=lambda r: sum(r.get(f"{au_column(a)}_r") or 0.0 for a in AU_ORDER))
-    aus = {a: float(apex.get(f"{au_column(a)}_r") or 0.0) for a in AU_ORDER}
-    face = FaceObs(box=tuple(float(apex.get(c) or 0.0) for c in ("box_x0", "box_y0", "box_x1", "box_y1")),
-                   score=float(apex.get("confidence") or 0.0),
-                   pose={k: round(-math.degrees(float(apex.get(c) or 0.0)), 1)  # frames.py: radians, negated
+    frames = []  # one per frame of the window (a frame's rows share its timestamp), oldest first
+    for t in dict.fromkeys(r["timestamp"] for r in rows):
+        r = mine.get(t)
+        frames.append({"t": round(t - t0, 3), "face": False, "aus": {}} if r is None else
+                      {"t": round(t - t0, 3), "face": True, "row": r,
+                       "aus": {a: float(r.get(f"{au_column(a)}_r") or 0.0) for a in AU_ORDER},
+                       "expression": {c[5:]: float(r.get(c) or 0.0) for c in EXPR_COLS}})
+    apex = max((f for f in frames if f["face"]), key=lambda f: sum(f["aus"].values()))
+    r = apex["row"]
+    face = FaceObs(box=tuple(float(r.get(c) or 0.0) for c in ("box_x0", "box_y0", "box_x1", "box_y1")),
+                   score=float(r.get("confidence") or 0.0),
+                   pose={k: round(-math.degrees(float(r.get(c) or 0.0)), 1)  # frames.py: radians, negated
                          for k, c in (("pitch", "pose_Rx"), ("yaw", "pose_Ry"), ("roll", "pose_Rz"))},
-                   aus=to_au_obs(aus), expression={c[5:]: float(apex.get(c) or 0.0) for c in COLUMNS
-                                                   if c.startswith("expr_")})
-    events = au_events(df).get(int(face_id), {})
-    span = max(r["timestamp"] for r in rows) - t0
+                   aus=to_au_obs(apex["aus"]), expression=dict(apex["expression"]))
+    span = frames[-1]["t"]
     fps = (len(mine) - 1) / span if span > 0 and len(mine) > 1 else 0.0
-    video = VideoObs(fps=round(fps, 2), n_frames=len(mine), duration_s=float(span),
-                     au_summary={au: {"peak": e["peak"], "mean": float(df[f"{au_column(au)}_r"].mean().round(3)),
-                                      "onset_s": e["onset_s"], "apex_s": e["apex_s"]} for au, e in events.items()})
-    # The same series an uploaded video keeps (``VideoObs.timeline``), for the UI's timeline chart.
-    by_t = {round(r["timestamp"] - t0, 3): r for r in mine}
-    times = sorted({round(r["timestamp"] - t0, 3) for r in rows})
-    video.timeline = {"t": times,
-                      "aus": {au: [_r3(by_t[t].get(f"{au_column(au)}_r")) if t in by_t else None for t in times]
-                              for au in video.au_summary},
-                      "expression": {c[5:]: [_r3(by_t[t].get(c)) if t in by_t else None for t in times]
-                                     for c in COLUMNS if c.startswith("expr_")}}
-    video.face_frame_s = round(apex["timestamp"] - t0, 3)
+    summary = summarise_frames(frames)
+    video = VideoObs(fps=round(fps, 2), n_frames=len(mine), duration_s=float(span), au_summary=summary,
+                     timeline=frames_timeline(frames, summary), face_frame_s=apex["t"])
     return Observations(file=f"webcam (last {seconds:g} s)", faces=[face], video=video)
-
-
-def _r3(v) -> float | None:
-    return None if v is None else round(float(v), 3)

@@ -12,7 +12,7 @@ from affectllm.perception.au import AU_ORDER
 from affectllm.perception.frame_table import COLUMNS, column_dtypes, video_table
 from affectllm.perception.observations import Observations, VideoObs, observations_from_dict
 from affectllm.perception.timeline import au_events, timeline_png
-from affectllm.perception.video import _summary, _timeline
+from affectllm.perception.video import frames_timeline, summarise_frames
 
 
 def synthetic_frames(n: int = 24, gap=(5, 6)) -> list[dict]:
@@ -38,9 +38,9 @@ def synthetic_frames(n: int = 24, gap=(5, 6)) -> list[dict]:
 @pytest.fixture()
 def video() -> VideoObs:
     frames = synthetic_frames()
-    summary = _summary(frames)
+    summary = summarise_frames(frames)
     return VideoObs(fps=5.0, n_frames=len(frames), duration_s=4.8, au_summary=summary,
-                    timeline=_timeline(frames, summary), face_frame_s=2.4)
+                    timeline=frames_timeline(frames, summary), face_frame_s=2.4)
 
 
 def test_timeline_is_compact_and_marks_frames_without_a_face(video):
@@ -97,8 +97,8 @@ def test_obs_timeline_draws_without_decoding(video):
     assert obs_timeline(Observations(file="x.jpg")) is None
     assert obs_timeline(Observations(video=VideoObs(fps=5.0, n_frames=3, duration_s=1.0))) is None
     few = synthetic_frames(n=3, gap=())  # fewer face frames than the crowd filter's 5: still drawn
-    s = _summary(few)
-    tl3 = obs_timeline(Observations(video=VideoObs(5.0, 3, 0.6, s, timeline=_timeline(few, s))))
+    s = summarise_frames(few)
+    tl3 = obs_timeline(Observations(video=VideoObs(5.0, 3, 0.6, s, timeline=frames_timeline(few, s))))
     assert tl3 is not None and tl3.events[0] and "face 0 (3 frames)" in tl3.text
     assert timeline_png(video_table(video), min_frames=1)[:4] == b"\x89PNG"
 
