@@ -110,12 +110,12 @@ class AudioPerceiver:
                  *, loader: Callable[[str], object] | None = None, device: str = "cpu",
                  max_frames: int = 1500, voice_model="default"):
         self.whisper_name = whisper_name
-        # Voice expression classifier over the encoder features: "default" = the shipped one when it
-        # reads this Whisper model's features; None = off; or a VoiceExpression.
+        # Voice expression classifier: "default" = the shipped one (it names the Whisper model and
+        # layer it reads); None = off; or a VoiceExpression.
         if voice_model == "default":
             from affectllm.perception.voice_expression import load_default
 
-            voice_model = load_default(whisper_name)
+            voice_model = load_default()
         self.voice_model = voice_model
         self.multilingual_name = multilingual_name
         self.device = device
@@ -180,6 +180,40 @@ class AudioPerceiver:
         if x.shape[0] > self.max_frames:  # long audio: average neighbouring frames down to the cap
             x = F.adaptive_avg_pool1d(x.T[None], self.max_frames)[0].T
         return x.float().cpu().contiguous()
+
+    def layer_features(self, wav: np.ndarray, name: str, layers) -> dict:
+        """Frames ``[frames x d]`` of Whisper ``name``'s encoder at each of ``layers`` (k: the output
+        of encoder block k; None: the encoder's output), over the real audio of the clip. Blocks
+        after the deepest one asked for are not run."""
+        import torch
+        import torch.nn.functional as F
+        import whisper
+
+        model = self.model(name)
+        enc = model.encoder
+        last = len(enc.blocks) - 1 if None in layers else max(layers)
+        parts: dict = {k: [] for k in layers}
+        with torch.inference_mode():
+            for mel, n in self._windows(wav, model):
+                frames = max(1, min(enc.positional_embedding.shape[0], -(-n // whisper.audio.N_SAMPLES_PER_TOKEN)))
+                x = mel[None].to(next(model.parameters()).dtype)
+                x = F.gelu(enc.conv2(F.gelu(enc.conv1(x)))).permute(0, 2, 1)
+                x = (x + enc.positional_embedding).to(x.dtype)
+                for k, block in enumerate(enc.blocks[:last + 1]):
+                    x = block(x)
+                    if k in parts:
+                        parts[k].append(x[0, :frames])
+                if None in parts:
+                    parts[None].append(enc.ln_post(x)[0, :frames])
+        return {k: self._pool([(torch.cat(v)[None], sum(t.shape[0] for t in v))]) for k, v in parts.items()}
+
+    def _voice_scores(self, wav: np.ndarray, features: torch.Tensor) -> dict[str, float]:
+        """The voice classifier's scores, on the features it reads ({} when their size differs; raises
+        WeightsNotFound when its Whisper model is not installed)."""
+        vm = self.voice_model
+        if vm.encoder != self.whisper_name or vm.layer is not None:
+            features = self.layer_features(wav, vm.encoder, [vm.layer])[vm.layer]
+        return vm.scores(features) if features.shape[-1] == vm.dim else {}
 
     def encode(self, wav16k: np.ndarray) -> torch.Tensor:
         """Whisper encoder features ``[frames x d]`` covering the real audio (<= max_frames)."""
@@ -318,8 +352,11 @@ class AudioPerceiver:
             return obs
         obs.prosody = prosody(wav, SR)
         obs.descriptors = describe(obs.prosody, reference=reference)
-        if self.voice_model is not None and obs.features.shape[-1] == self.voice_model.dim:
-            obs.expression = self.voice_model.scores(obs.features)
+        if self.voice_model is not None:
+            try:
+                obs.expression = self._voice_scores(wav, obs.features)
+            except FileNotFoundError:  # its Whisper model is not installed (`affectllm doctor` says how)
+                flags.append("no_voice_classifier")
         if transcribe:
             text, lang, segments, more = self._transcribe(wav, _language_code(language), windows)
             obs.transcript, obs.language, obs.segments = text, lang, segments

@@ -1,7 +1,9 @@
 """Voice expression scores: the voice's counterpart of the face's expression classifier.
 
-A multinomial logistic regression over the mean of the Whisper encoder frames of a clip (the same
-frozen features the audio projector reads), standardised. It is fitted by
+A multinomial logistic regression over the mean of a clip's Whisper encoder frames, standardised.
+Which Whisper model and which layer it reads are part of the file (``encoder``, ``layer``: None is the
+encoder's output, the features the audio projector reads; k is the output of encoder block k, an
+intermediate layer that keeps more of the voice and less of the words). It is fitted by
 ``scripts/train_voice_expression.py`` on the EmoDB *train* speakers only (acted German speech, so it
 knows EmoDB's seven labels and generalises to other voices with less certainty) and shipped as
 ``affectllm/assets/voice_expression.safetensors`` (a few kB: mean, scale, weight, bias, and the
@@ -40,6 +42,7 @@ class VoiceExpression:
     bias: np.ndarray  # [n_labels]
     info: dict  # how it was fitted (data, C, scores): written to the metadata
     digest: str = ""  # sha256 of the file it was loaded from (feature-cache keys)
+    layer: int | None = None  # encoder block whose output it reads; None: the encoder's output
 
     @property
     def dim(self) -> int:
@@ -64,7 +67,8 @@ class VoiceExpression:
 
         tensors = {k: np.ascontiguousarray(getattr(self, k), dtype=np.float32)
                    for k in ("mean", "scale", "weight", "bias")}
-        meta = {"encoder": self.encoder, "labels": json.dumps(self.labels), "info": json.dumps(self.info)}
+        meta = {"encoder": self.encoder, "labels": json.dumps(self.labels), "info": json.dumps(self.info),
+                "layer": "" if self.layer is None else str(int(self.layer))}
         return atomic_write_bytes(path, save(tensors, metadata=meta))
 
     @classmethod
@@ -76,17 +80,15 @@ class VoiceExpression:
         with safe_open(str(path), framework="numpy") as f:
             meta = f.metadata() or {}
             t = {k: f.get_tensor(k).astype(np.float64) for k in ("mean", "scale", "weight", "bias")}
-        return cls(encoder=meta["encoder"], labels=json.loads(meta["labels"]),
-                   info=json.loads(meta.get("info", "{}")), digest=sha256_file(path), **t)
+        layer = meta.get("layer") or None
+        return cls(encoder=meta["encoder"], labels=json.loads(meta["labels"]), info=json.loads(meta.get("info", "{}")),
+                   digest=sha256_file(path), layer=None if layer is None else int(layer), **t)
 
 
-def load_default(encoder: str, path: str | os.PathLike | None = None) -> VoiceExpression | None:
-    """The shipped classifier when it exists and reads ``encoder``'s features, else None."""
+def load_default(path: str | os.PathLike | None = None) -> VoiceExpression | None:
+    """The shipped classifier when its file exists, else None (it names the features it reads)."""
     path = Path(path) if path is not None else ASSET
-    if not path.is_file():
-        return None
-    model = VoiceExpression.load(path)
-    return model if model.encoder == encoder else None
+    return VoiceExpression.load(path) if path.is_file() else None
 
 
 def pooled(features) -> np.ndarray:
@@ -96,7 +98,7 @@ def pooled(features) -> np.ndarray:
 
 
 def fit(X: np.ndarray, y: list[str], labels: list[str], encoder: str, C: float,
-        info: dict | None = None) -> VoiceExpression:
+        info: dict | None = None, layer: int | None = None) -> VoiceExpression:
     """Fit on pooled features ``X [n x d]`` with labels ``y`` (sklearn's lbfgs logistic regression)."""
     from sklearn.linear_model import LogisticRegression
 
@@ -110,4 +112,4 @@ def fit(X: np.ndarray, y: list[str], labels: list[str], encoder: str, C: float,
     order = [list(clf.classes_).index(lab) for lab in present]
     return VoiceExpression(encoder=encoder, labels=present, mean=mean, scale=scale,
                            weight=clf.coef_[order], bias=clf.intercept_[order],
-                           info=dict(info or {}, C=C))
+                           info=dict(info or {}, C=C), layer=layer)

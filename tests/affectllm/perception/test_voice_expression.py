@@ -35,7 +35,10 @@ def test_fit_separates_classes_and_file_round_trip_is_exact(tmp_path):
     assert back.labels == LABELS and back.encoder == "whisper-toy" and len(back.digest) == 64
     for k, v in back.scores(frames).items():
         assert v == pytest.approx(s[k], abs=1e-5)
-    assert load_default("whisper-other", path) is None  # features of another encoder: not used
+    assert load_default(path).encoder == "whisper-toy" and load_default(path).layer is None
+    assert load_default(tmp_path / "missing.safetensors") is None
+    layered = fit(X, y, LABELS, encoder="whisper-toy", C=1.0, layer=2)
+    assert VoiceExpression.load(layered.save(tmp_path / "l.safetensors")).layer == 2
     with pytest.raises(ValueError, match=r"\[frames x 6\]"):
         model.scores(torch.zeros(3, 5))
 
@@ -46,9 +49,10 @@ def test_fit_needs_three_labels():
         fit(X[:40], y[:40], LABELS, encoder="e", C=1.0)
 
 
-def test_shipped_classifier_reads_the_default_whisper_features():
-    model = load_default("whisper-tiny.en")
-    assert model is not None and model.dim == 384
+def test_shipped_classifier_names_the_whisper_layer_it_reads():
+    model = load_default()
+    assert model is not None and model.encoder in ("whisper-tiny.en", "whisper-base")
+    assert model.dim == {"whisper-tiny.en": 384, "whisper-base": 512}[model.encoder]
     assert set(model.labels) == {"anger", "boredom", "disgust", "fear", "happiness", "sadness", "neutral"}
     assert "EmoDB train speakers" in model.info["data"] and model.info["dev_accuracy"] > 0.5
 
@@ -72,6 +76,54 @@ def test_audio_perceiver_adds_scores_when_dims_match():
     assert off.expression == {}
     wrong = fit(*_toy(d=8)[:2], LABELS, encoder="whisper-tiny.en", C=1.0)  # 8-d: not these features
     assert AudioPerceiver(loader=lambda name: tiny, voice_model=wrong).perceive(wav, transcribe=False).expression == {}
+
+
+def _toy_whisper(layers=2):
+    whisper = pytest.importorskip("whisper")
+    dims = whisper.model.ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2,
+                                         n_audio_layer=layers, n_vocab=51864, n_text_ctx=64, n_text_state=64,
+                                         n_text_head=2, n_text_layer=1)
+    torch.manual_seed(0)
+    return whisper.model.Whisper(dims).eval()
+
+
+def test_layer_features_match_the_encoder_and_feed_a_layer_classifier():
+    from affectllm.perception.audio import AudioPerceiver
+
+    tiny, other = _toy_whisper(), _toy_whisper(layers=3)
+    audio = AudioPerceiver(loader=lambda name: {"whisper-tiny.en": tiny, "whisper-base": other}[name], voice_model=None)
+    t = np.arange(24000) / 16000
+    wav = (0.3 * np.sin(2 * np.pi * 180 * t)).astype(np.float32)
+    feats = audio.layer_features(wav, "whisper-tiny.en", [None, 0])
+    enc = audio.encode(wav)
+    assert feats[None].shape == enc.shape == (75, 64)  # 1.5 s: 75 real frames of 20 ms
+    assert torch.allclose(feats[None], enc, atol=1e-4)  # the encoder's output, run block by block
+    assert not torch.allclose(feats[0], enc, atol=1e-2)  # block 0 is another layer
+    # A classifier of block 1 of another Whisper model: the perceiver runs that model for it.
+    X, y, _ = _toy(d=64)
+    vm = fit(X, y, LABELS, encoder="whisper-base", C=1.0, layer=1)
+    obs = AudioPerceiver(loader=audio._loader, voice_model=vm).perceive(wav, transcribe=False)
+    assert set(obs.expression) == set(LABELS)
+    direct = vm.scores(audio.layer_features(wav, "whisper-base", [1])[1])
+    assert obs.expression == pytest.approx(direct)
+
+
+def test_voice_scores_are_skipped_with_a_flag_when_their_whisper_model_is_missing():
+    from affectllm.errors import WeightsNotFound
+    from affectllm.perception.audio import AudioPerceiver
+
+    tiny = _toy_whisper()
+
+    def loader(name):
+        if name == "whisper-base":
+            raise WeightsNotFound("whisper-base: pip install ...")
+        return tiny
+
+    vm = fit(*_toy(d=64)[:2], LABELS, encoder="whisper-base", C=1.0, layer=1)
+    t = np.arange(24000) / 16000
+    obs = AudioPerceiver(loader=loader, voice_model=vm).perceive((0.3 * np.sin(2 * np.pi * 180 * t)).astype(np.float32),
+                                                                 transcribe=False)
+    assert obs.expression == {} and "no_voice_classifier" in obs.flags
 
 
 SAD_VOICE = AudioObs(duration_s=2.0, descriptors={"pitch": "low pitch", "rate": "slow speech"},
