@@ -129,8 +129,9 @@ def main(argv=None) -> int:
                         title=f"{chosen} on {args.dev.name} (ECE {best['dev']['ece']:.3f})")
     (out_dir / "metrics.json").write_text(json.dumps({"systems": named, "chosen": chosen,
                                                       "pool": pool.to_json()}, indent=2) + "\n")
+    nobias = "; per-class biases fixed at 0 (--no-bias; the 'pooled' rows below have them fitted)" if args.no_bias else ""
     text = (f"# Decision for {tax.name}\n\ntrain: `{args.train}` ({len(train)} rows); dev: `{args.dev}` "
-            f"({len(dev)} rows); L2 {args.l2}.\nChosen on dev NLL: **{chosen}**; asset `{asset}` "
+            f"({len(dev)} rows); L2 {args.l2}{nobias}.\nChosen on dev NLL: **{chosen}**; asset `{asset}` "
             f"({pool.n_parameters} parameters, T = {pool.temperature:.3f}, weights "
             f"{ {c: round(w, 3) for c, w in pool.weights.items()} }).\n\nDev (T of each pooled row was set on "
             f"this dev set; raw channels use their own probabilities, on the rows that have them):\n\n"
