@@ -29,6 +29,7 @@ from affectllm.knowledge.emfacs import AU_SIGNALS, PROSODY_CUES
 from affectllm.perception.observations import Observations
 from affectllm.explanation.parse import format_explanation
 from affectllm.knowledge.taxonomy import Taxonomy, fold_scores, get_taxonomy, valence_arousal
+from affectllm.explanation.checks import HIGH_P
 from affectllm.explanation import evidence_facts as E
 
 MAX_AUS = 6  # AUs listed one by one; weaker ones are summarised (small LLMs lose track of long lists)
@@ -62,6 +63,7 @@ _CONCLUDE_WEAK = ("The evidence is weak, so this is a low-confidence call: {L}."
 _CONCLUDE_UNSURE = ("The cues lean to {L}, but this is an uncertain call.",
                     "The most likely reading is {L}, though not a confident one.")
 UNSURE_P = 0.5  # below this decided probability the conclusion hedges whatever the cues say
+CONFIDENT_P = HIGH_P  # at or above the verifier's HIGH_P nothing may sound unsure
 
 
 @dataclass
@@ -101,9 +103,10 @@ def _quote(word: str) -> str:
 
 class _Writer:
     def __init__(self, ev: E.Evidence, obs: Observations, labels: list[str], rng: random.Random,
-                 media: tuple[str, ...]):
+                 media: tuple[str, ...], probability: float | None = None):
         self.ev, self.obs, self.labels, self.rng, self.media = ev, obs, labels, rng, media
         self.L = labels[0]
+        self.p = probability  # the decided answer's probability (inference and decided records)
 
     def pick(self, options) -> str:
         return self.rng.choice(tuple(options))
@@ -375,14 +378,20 @@ class _Writer:
             neg = "does" if len(no) == 1 and no[0] != "words" else "do"
             return f"The {yes[0]} {verb} the emotion; the {_join(no)} {neg} not."
         if not yes and mods:
+            sure = self._confident_classifier()  # a sure classifier is evidence: not "weak" (read off p 0.96)
+            if sure:
+                return f"Apart from the {sure} classifier, no cue singles out {L}."
             return f"No cue singles out {L} clearly; the evidence is weak."
         return ""
 
     def _confident_classifier(self) -> str | None:
-        """The name of a classifier (text, voice, expression) that puts the answer first with p >= 0.8."""
+        """The name of a classifier (text, voice, expression) that puts the answer first with p >= 0.8,
+        or, when the decided answer is confident (p >= CONFIDENT_P), one that puts it first at all
+        (the calibrated decision is sure of what that classifier ranks first)."""
+        floor = 0.0 if self.p is not None and self.p >= CONFIDENT_P else 0.8
         for name, r in (("text", self._text_ranked()), ("voice", self.ev.voice_classifier),
                         ("expression", self.ev.classifier)):
-            if r and r[0][0] == self.L and r[0][1] >= 0.8:
+            if r and r[0][0] == self.L and r[0][1] >= floor:
                 return name
         return None
 
@@ -452,7 +461,7 @@ def write_rationale(sample_id: str, obs: Observations, labels: list[str], *,
         labels = labels[:1]  # a single-label taxonomy answers with one label (parse reads one)
     ev = E.analyse(obs, tax)
     rng = random.Random(f"{seed}:{sample_id}")  # str seeds hash with SHA-512: stable across runs
-    w = _Writer(ev, obs, list(labels), rng, tuple(media))
+    w = _Writer(ev, obs, list(labels), rng, tuple(media), probability)
     obs_lines = w.observations()
     if not obs_lines:
         raise ValueError(f"{sample_id}: no evidence to describe")

@@ -79,3 +79,20 @@ def test_a_low_probability_answer_gets_a_hedged_conclusion_that_still_verifies()
     assert "uncertain" in conclusion or "not a confident one" in conclusion
     sure = settle("baby", _happy_face(), [], LLM_ANGER, "ekman7", pool=prior_pool("ekman7"))
     assert "uncertain" not in sure.text and "not a confident" not in sure.text
+
+
+def test_a_confident_decision_is_never_called_weak_or_uncertain_by_the_template():
+    """Read off real records: a calibrated decision at p 0.96 over a voice classifier at 0.7 was
+    written up as "... which makes sadness uncertain here" (a confidence mismatch the verifier caught)."""
+    from affectllm.explanation.verify import verify
+    from affectllm.perception.observations import AudioObs
+
+    voice = AudioObs(duration_s=2.0, descriptors={"pitch": "high, variable pitch", "loudness": "loud",
+                                                  "rate": "fast speech"},
+                     expression={"sadness": 0.7, "anger": 0.2, "neutral": 0.1})
+    obs = Observations(file="a.wav", audio=voice)
+    for p, hedged in ((0.96, False), (0.6, True)):
+        text = write_rationale("c", obs, ["sadness"], taxonomy="emodb7", probability=p, media=("audio",)).render()
+        says = any(w in text for w in ("uncertain", "weak", "low confidence", "not a confident"))
+        assert says == hedged, (p, text)
+        assert verify(text, obs, "sadness", p, "emodb7").ok, text
