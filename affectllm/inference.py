@@ -29,7 +29,7 @@ import torch
 from affectllm.errors import InputError
 from affectllm.io.text import MAX_TEXT_CHARS
 from affectllm.perception.observations import Observations
-from affectllm.explanation.answer import Answer, settle
+from affectllm.explanation.answer import Answer, decide, needs_llm, settle
 from affectllm.explanation.parse import Explanation, parse
 from affectllm.io.item import Item, to_item
 from affectllm.perception.pipeline import Perception
@@ -262,9 +262,18 @@ class Explainer:
         if not (obs.faces or obs.audio or obs.text or obs.video or obs.image):
             res.error = "; ".join(obs.errors) or f"{res.id}: no face, voice or text to explain"
             return res, None
+        decided = None
+        if not needs_llm(self.taxonomy):  # the experts decide now; the prompt asks for a rationale of that answer
+            try:
+                decided = decide(obs, None, self.taxonomy)
+            except Exception as e:  # noqa: BLE001 - this item gets the error, the batch goes on
+                res.error = f"{res.id}: deciding the answer failed: {type(e).__name__}: {e}"
+                return res, None
+            obs = decided.obs
         soft = [m for m in soft_modalities(obs, self.evidence) if m in self.model.projectors]
         messages = build_messages(obs, taxonomy=self.taxonomy, evidence=self.evidence, question=question,
-                                  history=history, hints=self.hints)
+                                  history=history, hints=self.hints,
+                                  decided=(decided.label, decided.probability) if decided else None)
         prompt = self.model.expand_placeholders(render_prompt(self.model.tokenizer, messages), soft)
         n_tok = len(self.model.tokenizer(prompt, add_special_tokens=False)["input_ids"])
         if n_tok > self.config.llm.max_prompt_tokens:
@@ -276,7 +285,7 @@ class Explainer:
             x = {"face": lambda: obs.main_face.embedding, "audio": lambda: obs.audio.features,
                  "image": lambda: obs.image.features}[m]()
             feats[m] = torch.as_tensor(x).float().reshape(-1, x.shape[-1])  # [n x d]
-        return res, (prompt, feats, evidence_anchors(obs, self.evidence), citable_aus(obs))
+        return res, (prompt, feats, evidence_anchors(obs, self.evidence), citable_aus(obs), decided)
 
     @staticmethod
     def _batch(ready: list[tuple]):
@@ -326,19 +335,20 @@ class Explainer:
                     r.error = f"{r.id}: generation failed: {type(e).__name__}: {e}"
                 return
             t_total = time.perf_counter() - t0
-            for i, (res, _) in enumerate(todo):
+            for i, (res, prep) in enumerate(todo):
                 try:
-                    self._settle(res, rationales[i], {lab: float(p) for lab, p in zip(labels, probs[i])})
+                    self._settle(res, rationales[i], {lab: float(p) for lab, p in zip(labels, probs[i])}, prep[4])
                 except Exception as e:  # noqa: BLE001 - this item gets the error, the batch goes on
                     res.error = f"{res.id}: deciding the answer failed: {type(e).__name__}: {e}"
                 res.timings.update(generation_s=t_gen / len(todo), llm_s=t_total / len(todo),
                                    batch_llm_s=t_total)
 
-    def _settle(self, res: ExplainResult, rationale: str, llm_probs: dict[str, float]) -> None:
-        """Decide the label, keep the rationale only if it passes the verifier (else the template),
-        and parse what is shown (``explanation.answer.settle``)."""
+    def _settle(self, res: ExplainResult, rationale: str, llm_probs: dict[str, float], decided=None) -> None:
+        """Decide the label (unless ``decided`` before generation), keep the rationale only if it
+        passes the verifier (else the template), and parse what is shown (``explanation.answer.settle``)."""
         t0 = time.perf_counter()
-        ans = settle(res.id, res.observations, [rationale], llm_probs, self.taxonomy, seed=self.seed)
+        ans = settle(res.id, res.observations, [rationale], llm_probs, self.taxonomy, seed=self.seed,
+                     decided=decided)
         ex = parse(ans.text, self.taxonomy)
         ex.probabilities = dict(ans.probabilities)
         res.explanation, res.answer = ex, ans
@@ -364,7 +374,7 @@ class Explainer:
             rationale += piece
             yield piece
         probs = score_labels(self.model, batch, [rationale], labels, cache=cache)[0]
-        self._settle(res, rationale, {lab: float(p) for lab, p in zip(labels, probs)})
+        self._settle(res, rationale, {lab: float(p) for lab, p in zip(labels, probs)}, prep[4])
         # The streamed text was the model's draft; the result holds the verified one (or the
         # template, with rationale_source saying so), whose answer tag ends the stream.
         yield ANSWER_PREFIX + res.emotion + ANSWER_SUFFIX

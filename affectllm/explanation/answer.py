@@ -3,8 +3,10 @@ that passed the one verifier (or says which checks it failed).
 
 ``settle`` takes what the LLM wrote and scored for one item and
 
-1. decides the label: the item's channel experts (``decision.channels``) and the LLM's label
-   scores, pooled by the taxonomy's fitted :class:`~affectllm.decision.pool.DecisionPool`;
+1. decides the label (:func:`decide`): the item's channel experts (``decision.channels``) and,
+   when the taxonomy's fitted :class:`~affectllm.decision.pool.DecisionPool` gives it a weight, the
+   LLM's label scores. Without an LLM weight the decision is made before generation and the
+   prompt carries it (``explanation.prompt.decided_line``), so the LLM writes for that answer;
 2. keeps the first candidate rationale that argues for the decided label and passes
    :func:`~affectllm.explanation.verify.verify` (its answer tag is rewritten to the decided label
    first, so a rationale that concludes otherwise is caught as a conclusion mismatch);
@@ -53,9 +55,33 @@ def full_text(rationale: str, label: str) -> str:
     return RESPONSE_PREFIX + rationale + ANSWER_PREFIX + label + ANSWER_SUFFIX
 
 
-def settle(item_id: str, obs: Observations, candidates: list[str], llm_probabilities: dict[str, float] | None,
-           taxonomy: str, pool: DecisionPool | None = None, seed: int = 0) -> Answer:
-    """The shown answer for one item; ``candidates``: the LLM's rationale bodies, best first."""
+@dataclass
+class Decided:
+    """The decision for one item before any rationale is checked: what the rationale must argue."""
+
+    decision: Decision
+    obs: Observations  # the evidence a rationale may use (a channel the pool leaves out is removed)
+    extra: dict | None  # channels the verifier also checks claims against (the text classifier)
+    llm_probabilities: dict[str, float]
+
+    @property
+    def label(self) -> str:
+        return self.decision.emotion
+
+    @property
+    def probability(self) -> float:
+        return self.decision.probabilities[self.decision.emotion]
+
+
+def needs_llm(taxonomy: str, pool: DecisionPool | None = None) -> bool:
+    """True when the taxonomy's pool gives the LLM's label scores a say (then the decision waits for
+    them; otherwise it is made from the channel experts before the rationale is written)."""
+    return (pool or pool_for(taxonomy)).weights.get("llm", 0.0) > 0.0
+
+
+def decide(obs: Observations, llm_probabilities: dict[str, float] | None, taxonomy: str,
+           pool: DecisionPool | None = None) -> Decided:
+    """Pool the item's channel experts (and the LLM's label scores when the pool uses them)."""
     pool = pool or pool_for(taxonomy)
     # Channels the pool was not fitted with (text on EmoDB's read-aloud sentences) are left out,
     # and the decision lists what it used.
@@ -63,23 +89,38 @@ def settle(item_id: str, obs: Observations, candidates: list[str], llm_probabili
     if obs.text_expression and "text" not in experts:  # the rationale must not lean on it either
         obs = dataclasses.replace(obs, text_expression={}, text_drivers=[])
     channels = dict(experts)
-    if llm_probabilities and "llm" in pool.weights:
+    if llm_probabilities and "llm" in pool.weights:  # at weight 0 it is listed, and changes nothing
         channels["llm"] = llm_probabilities
-    decision = pool.decide(channels)
-    label, p = decision.emotion, decision.probabilities[decision.emotion]
-    extra = {"text": experts["text"]} if "text" in experts else None
+    return Decided(pool.decide(channels), obs, {"text": experts["text"]} if "text" in experts else None,
+                   dict(llm_probabilities or {}))
+
+
+def settle(item_id: str, obs: Observations, candidates: list[str], llm_probabilities: dict[str, float] | None,
+           taxonomy: str, pool: DecisionPool | None = None, seed: int = 0, decided: Decided | None = None) -> Answer:
+    """The shown answer for one item; ``candidates``: the LLM's rationale bodies, best first.
+    ``decided``: the decision when it was made before generation (:func:`decide`)."""
+    pool = pool or pool_for(taxonomy)
+    if decided is None or (llm_probabilities and "llm" in pool.weights):
+        # (decided before generation, with an LLM weight of 0: decided again to list the LLM's
+        # zero contribution; the answer cannot change)
+        decided = decide(obs, llm_probabilities, taxonomy, pool)
+    elif llm_probabilities:
+        decided = dataclasses.replace(decided, llm_probabilities=dict(llm_probabilities))
+    decision, obs, extra = decided.decision, decided.obs, decided.extra
+    label, p = decided.label, decided.probability
     rejected = []
     for body in candidates:
         text = full_text(body, label)
         verdict = verify(text, obs, label, p, taxonomy, extra)
         if verdict.ok:
-            return _answer(decision, text, "model", [], llm_probabilities, rejected)
+            return _answer(decision, text, "model", [], decided.llm_probabilities, rejected)
         rejected.append({"source": "model", "flags": [f.to_dict() for f in verdict.flags]})
     rationale = write_rationale(item_id, obs, [label], taxonomy=taxonomy, seed=seed, media=media_of(obs),
                                 probability=p)
     text = rationale.render()
     verdict = verify(text, obs, label, p, taxonomy, extra)
-    return _answer(decision, text, "template", [f.to_dict() for f in verdict.flags], llm_probabilities, rejected)
+    return _answer(decision, text, "template", [f.to_dict() for f in verdict.flags], decided.llm_probabilities,
+                   rejected)
 
 
 def _answer(decision, text, source, flags, llm_probabilities, rejected) -> Answer:

@@ -89,21 +89,35 @@ def evidence_text(obs: Observations, evidence: Mapping[str, str] | None = None, 
     return "\n".join(lines)
 
 
+def decided_line(decided: tuple[str, float]) -> str:
+    """The line that hands the LLM the decided answer it is to explain (label, probability)."""
+    label, p = decided
+    return f"Decided answer: {label} (probability {p:.2f}). Explain it from the evidence."
+
+
 def user_content(obs: Observations, evidence: Mapping[str, str] | None = None,
-                 question: str | None = None, hints: bool = True) -> str:
-    """The first user turn: placeholders for soft modalities, textual evidence, the question."""
+                 question: str | None = None, hints: bool = True,
+                 decided: tuple[str, float] | None = None) -> str:
+    """The first user turn: placeholders for soft modalities, textual evidence, the decided answer
+    (when the decision is made before the rationale is written), the question."""
     evidence = evidence or {}
     parts = [" ".join(PLACEHOLDERS[m] for m in soft_modalities(obs, evidence))]
     text = evidence_text(obs, evidence, hints=hints)
     parts.append(f"Evidence:\n{text}" if text else "Evidence: none perceived.")
+    if decided is not None:
+        parts.append(decided_line(decided))
     parts.append(question or DEFAULT_QUESTION)
     return "\n".join(p for p in parts if p)
 
 
 def build_messages(obs: Observations, *, taxonomy: str | None = None,
                    evidence: Mapping[str, str] | None = None, question: str | None = None,
-                   history: list[dict] | None = None, hints: bool = True) -> list[dict]:
+                   history: list[dict] | None = None, hints: bool = True,
+                   decided: tuple[str, float] | None = None) -> list[dict]:
     """Chat messages for one item.
+
+    ``decided``: the calibrated decision's (label, probability), which the rationale is to argue
+    for; it sits in the first user turn, after the evidence.
 
     ``history`` holds earlier turns of the same conversation (``{"role", "content"}`` dicts,
     the first user turn excluded); with a history the evidence stays in the first user turn and
@@ -111,11 +125,11 @@ def build_messages(obs: Observations, *, taxonomy: str | None = None,
     """
     messages = [{"role": "system", "content": system_prompt(taxonomy)}]
     if history:
-        messages.append({"role": "user", "content": user_content(obs, evidence, None, hints)})
+        messages.append({"role": "user", "content": user_content(obs, evidence, None, hints, decided)})
         messages += [dict(m) for m in history]
         messages.append({"role": "user", "content": question or DEFAULT_QUESTION})
     else:
-        messages.append({"role": "user", "content": user_content(obs, evidence, question, hints)})
+        messages.append({"role": "user", "content": user_content(obs, evidence, question, hints, decided)})
     return messages
 
 

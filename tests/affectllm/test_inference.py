@@ -108,3 +108,23 @@ def test_untrained_modality_items_are_guided_others_free(tiny_affect_factory):
     face, text = ex.explain([_face_obs("a.jpg", [("AU12", 3.0)]), Observations(text="So unfair!")])
     assert face.explanation.text.startswith("<think>\nObservations:\n- AU12")  # anchored on evidence
     assert not text.explanation.text.startswith("<think>\nObservations:\n- Words:")  # free, no anchor
+
+
+def test_the_prompt_carries_the_decided_answer_when_the_llm_has_no_say(explainer, monkeypatch):
+    """The experts decide before generation (the shipped pools give the LLM no weight), so the LLM is
+    asked to explain that answer; the shown answer is the decision whatever the LLM scores."""
+    import affectllm.generation.guided as guided
+
+    seen = []
+    real = guided.generate_rationales
+
+    def spy(model, batch, *a, **k):
+        seen.extend(batch.prompts)
+        return real(model, batch, *a, **k)
+
+    monkeypatch.setattr(guided, "generate_rationales", spy)
+    res = explainer.explain(_face_obs("happy.jpg", [("AU6", 2.8), ("AU12", 3.6)]))
+    p = res.answer.probabilities[res.emotion]
+    assert res.emotion == "happiness" and res.answer.decision.emotion == "happiness"
+    assert f"Decided answer: happiness (probability {p:.2f})." in seen[0]
+    assert seen[0].index("Evidence:") < seen[0].index("Decided answer:")
