@@ -57,24 +57,35 @@ Perceive = Callable[[Sample], Observations]
 
 # ---- perception ------------------------------------------------------------------------------------
 
-def default_perceive(voice_scores: dict[str, dict[str, float]] | None = None, **options) -> Perceive:
+def default_perceive(voice_scores: dict[str, dict[str, float]] | None = None, text_classifier: bool = True,
+                     **options) -> Perceive:
     """The product perceiver: ``affectllm.perception.pipeline.Perception`` over a Sample's media.
 
     ``options`` go to ``Perception`` (``modalities``, ``whisper_name``, ...). ``voice_scores``
     (sample id -> label -> probability) replaces the voice classifier's scores of those samples:
     the out-of-fold scores of the clips it was fitted on (``scripts/train_voice_expression.py
-    --oof``), so training records show it as fallible as it is on unheard voices. The returned
+    --oof``), so training records show it as fallible as it is on unheard voices.
+    ``text_classifier``: a sample's text is scored by the shipped text expression classifier, with
+    its driving words, as inference does (``perception.text_expression.annotate``). The returned
     callable carries ``feature_tag``, which names the encoders in feature-cache keys.
     """
     from affectllm.perception.pipeline import PIPELINE_VERSION, Perception
 
     perception = Perception(**options)
     voice_scores = voice_scores or {}
+    expert = []  # the text classifier, loaded on the first text
 
     def perceive(sample: Sample) -> Observations:
         obs = perception.perceive(sample.to_item())
         if sample.id in voice_scores and obs.audio is not None and obs.audio.expression:
             obs.audio.expression = dict(voice_scores[sample.id])
+        if text_classifier and obs.text and not obs.text_expression:
+            from affectllm.perception.text_expression import annotate, shipped
+
+            if not expert:
+                expert.append(shipped())
+            if expert[0]:
+                annotate(obs, expert[0])
         return obs
 
     perceive.feature_tag = (f"{'+'.join(sorted(perception.modalities))}_{perception.whisper_name}_"
@@ -161,8 +172,13 @@ def _has_evidence(obs: Observations) -> bool:
 
 
 def make_record(sample: Sample, perceive: Perceive, *, seed: int, taxonomy: str | None,
-                evidence: Mapping[str, str], feature_tag: str, cache=None, teacher=None) -> dict:
-    """The verified SFT record of one sample, or :class:`Rejected`."""
+                evidence: Mapping[str, str], feature_tag: str, cache=None, teacher=None, decided: bool = False) -> dict:
+    """The verified SFT record of one sample, or :class:`Rejected`.
+
+    ``decided``: the record is written as inference runs: the channel experts' calibrated decision
+    (``explanation.answer.decide``) is made first, the prompt carries it, and the rationale argues
+    for it (hedged where it is uncertain or the cues disagree), whatever the gold label; the gold
+    labels stay in the record for evaluation. Otherwise the rationale argues for the gold label."""
     from affectllm.explanation.prompt import soft_modalities
 
     if not sample.labels:
@@ -181,8 +197,15 @@ def make_record(sample: Sample, perceive: Perceive, *, seed: int, taxonomy: str 
         raise Rejected("perception", [f"perception: {type(e).__name__}: {e}"])
     if not _has_evidence(obs):
         raise Rejected("perception", [f"perception: {e}" for e in obs.errors] or ["evidence: nothing perceived"])
+    answer = None
+    if decided:
+        from affectllm.explanation.answer import decide
+
+        d = decide(obs, None, tax)
+        obs, answer = d.obs, (d.label, d.probability)
     try:
-        rationale = write_rationale(sample.id, obs, labels, taxonomy=tax, seed=seed, media=sample.modalities)
+        rationale = write_rationale(sample.id, obs, [answer[0]] if answer else labels, taxonomy=tax, seed=seed,
+                                    media=sample.modalities, probability=answer[1] if answer else None)
         text = rationale.render()
     except ValueError as e:
         raise Rejected("cot", [f"format: {e}"])
@@ -192,7 +215,7 @@ def make_record(sample: Sample, perceive: Perceive, *, seed: int, taxonomy: str 
     if obs.errors:
         meta["perception_errors"] = list(obs.errors)
     record = export.sft_record(sample, obs, text, labels=labels, taxonomy=tax, evidence=evidence,
-                               features=features, meta=meta)
+                               features=features, meta=meta, decided=answer)
     reasons = verify(record, obs)
     if reasons:
         raise Rejected("verify", reasons)
@@ -267,13 +290,15 @@ def build(sources: list[str], out_dir: str | os.PathLike, perceive: Perceive | N
           limit_per_source: int | None = None, seed: int = 0, *, taxonomy: str | None = None,
           evidence: Mapping[str, str] | None = None, teacher=None, hf: bool = True, restart: bool = False,
           feature_cache=None, progress: bool = True, source_options: dict | None = None,
-          retry_failed: bool = False) -> dict:
+          retry_failed: bool = False, decided: bool = False, ids: set[str] | None = None) -> dict:
     """Build (or resume building) the training data of ``sources`` into ``out_dir``; returns the report.
 
     ``sources`` are ``open_source`` specs (``"emodb"``, ``"manifest:my.csv"``); ``perceive`` maps a
     Sample to Observations (default: :func:`default_perceive`); ``teacher`` an optional
     ``teacher.Rewriter``; ``hf=False`` skips the ``datasets`` folders. ``retry_failed`` tries again
     the items an earlier run rejected at perception (e.g. a model that was missing then).
+    ``decided``: records argue for the experts' decision (see :func:`make_record`); ``ids``: only
+    these sample ids (e.g. the text classifier's held-out slice, whose scores are honest).
     """
     from tqdm.auto import tqdm
 
@@ -284,7 +309,9 @@ def build(sources: list[str], out_dir: str | os.PathLike, perceive: Perceive | N
     evidence = dict(evidence or DEFAULT_EVIDENCE)
     config = {"version": BUILD_VERSION, "sources": list(sources), "seed": seed,
               "limit_per_source": limit_per_source, "taxonomy": taxonomy, "evidence": evidence,
-              "teacher": getattr(teacher, "name", None) if teacher is not None else None}
+              "teacher": getattr(teacher, "name", None) if teacher is not None else None,
+              **({"decided": True} if decided else {}),
+              **({"ids": sorted(ids)[:3] + [f"... {len(ids)} ids"]} if ids is not None else {})}
     lock = _lock(out_dir)
     try:
         _check_config(out_dir, config, restart)
@@ -300,6 +327,8 @@ def build(sources: list[str], out_dir: str | os.PathLike, perceive: Perceive | N
             for spec in sources:
                 src = open_source(spec, **(source_options or {}).get(spec, {}))
                 samples, split_by = assign(src.load(), seed)
+                if ids is not None:
+                    samples = [s for s in samples if s.id in ids]
                 samples = subset(samples, limit_per_source, seed)
                 overlap = split_overlap(samples, "speaker") if split_by in ("speaker", "source") and \
                     any(s.speaker for s in samples) else {}
@@ -312,7 +341,8 @@ def build(sources: list[str], out_dir: str | os.PathLike, perceive: Perceive | N
                 for s in todo:
                     try:
                         record = make_record(s, perceive, seed=seed, taxonomy=taxonomy, evidence=evidence,
-                                             feature_tag=tag, cache=feature_cache, teacher=teacher)
+                                             feature_tag=tag, cache=feature_cache, teacher=teacher,
+                                             decided=decided)
                     except Rejected as r:
                         rej.append({"id": s.id, "source": s.source, "split": s.split, "stage": r.stage,
                                     "reasons": r.reasons})

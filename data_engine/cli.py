@@ -44,6 +44,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="no speech recognition (prosody and Whisper features only); for sets whose words "
                         "carry no emotion, e.g. EmoDB")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
+    b.add_argument("--decided", action="store_true",
+                   help="records argue for the channel experts' calibrated decision, which the prompt carries "
+                        "(as inference does), not for the gold label")
+    b.add_argument("--ids", default=None, metavar="FILE",
+                   help="only these sample ids: one per line, or JSONL rows with an 'id' (e.g. runs/decision/*.jsonl)")
+    b.add_argument("--no-text-classifier", action="store_true", help="leave texts unscored by the text classifier")
     v = sub.add_parser("verify", help="re-verify the records of an sft.jsonl against their stored evidence")
     v.add_argument("file", help="an sft.jsonl written by 'data build'")
     sub.add_parser("sources", help="list the dataset kinds --source accepts")
@@ -69,14 +75,36 @@ def _build(args) -> int:
         opts["transcribe"] = False
     if args.voice_scores:
         opts["voice_scores"] = json.loads(Path(args.voice_scores).read_text())
+    if args.no_text_classifier:
+        opts["text_classifier"] = False
     rep = build(args.source, args.out, perceive=default_perceive(**opts), limit_per_source=args.limit,
                 seed=args.seed, taxonomy=args.taxonomy, teacher=_teacher(args), hf=not args.no_hf,
-                restart=args.restart, progress=not args.quiet, retry_failed=args.retry_failed)
+                restart=args.restart, progress=not args.quiet, retry_failed=args.retry_failed,
+                decided=args.decided, ids=_read_ids(args.ids) if args.ids else None)
     print(f"{rep['records']} record(s) kept, {rep['rejected']} rejected -> {args.out}/sft.jsonl, rl.jsonl; "
           f"report: {args.out}/report.md")
     for k, n in list(rep["rejections"]["by_category"].items())[:5]:
         print(f"  rejected {n} x {k}")
     return 0
+
+
+def _read_ids(path: str) -> set[str]:
+    """Sample ids from a file: one per line, or JSONL rows with an ``id``."""
+    ids = set()
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("{"):
+            try:
+                ids.add(str(json.loads(line)["id"]))
+            except (ValueError, KeyError) as e:
+                raise ValueError(f"{path}:{n}: not a JSON row with an 'id' ({type(e).__name__})") from e
+        else:
+            ids.add(line)
+    if not ids:
+        raise ValueError(f"{path}: no ids")
+    return ids
 
 
 def _verify(args) -> int:

@@ -37,15 +37,18 @@ N_EXAMPLES = 3
 
 def sft_record(sample: Sample, obs: Observations, assistant: str, *, labels: list[str], taxonomy: str,
                evidence: Mapping[str, str] | None = None, features: dict[str, str] | None = None,
-               meta: dict | None = None) -> dict:
-    """The SFT chat record of one item (messages from ``explanation.prompt.build_messages`` + the answer)."""
-    messages = build_messages(obs, taxonomy=taxonomy, evidence=evidence)
+               meta: dict | None = None, decided: tuple[str, float] | None = None) -> dict:
+    """The SFT chat record of one item (messages from ``explanation.prompt.build_messages`` + the answer).
+    ``decided``: the (label, probability) the prompt hands the model and the rationale argues for;
+    the record then carries them as ``answer`` / ``probability`` (the gold labels stay in ``labels``)."""
+    messages = build_messages(obs, taxonomy=taxonomy, evidence=evidence, decided=decided)
     messages.append({"role": "assistant", "content": assistant})
+    extra = {"answer": decided[0], "probability": round(float(decided[1]), 4)} if decided else {}
     return {
         "id": sample.id, "source": sample.source, "split": sample.split, "label": labels[0],
         "labels": list(labels), "taxonomy": taxonomy, "messages": messages, "media": dict(sample.media),
         "features": dict(features or {}), "evidence_aus": evidence_aus(obs), "gold_aus": sample.gold_aus,
-        "speaker": sample.speaker, "observations": obs.to_dict(), "meta": dict(meta or {}),
+        "speaker": sample.speaker, "observations": obs.to_dict(), "meta": dict(meta or {}), **extra,
     }
 
 

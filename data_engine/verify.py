@@ -11,7 +11,9 @@ classifier claims, numbers, video times, quotes, cut or empty sections, parts th
 What stays here is what only a training record has:
 
 - format: the assistant turn starts with ``prompting.RESPONSE_PREFIX``;
-- label: the answer and the conclusion name the gold label (after synonym mapping);
+- label: the answer and the conclusion name the gold label (after synonym mapping), or for a record
+  written for the decided answer (``record["answer"]``) that answer, with confidence words checked
+  against its ``probability``;
 - record: the stored observations, message roles, ``evidence_aus`` and labels are consistent.
 
 Deliberately not here: the rationale checks (``affectllm.explanation``) and writing or repairing
@@ -36,8 +38,11 @@ CATEGORY = {"malformed": "format", "empty_section": "format", "cut_section": "fo
             "invented_time": "time", "misquoted_text": "quote", "confidence_mismatch": "confidence"}
 
 
-def verify_text(text: str, obs: Observations, labels: list[str], taxonomy=None) -> list[str]:
-    """Reasons why an assistant text fails against ``obs`` and gold ``labels`` (empty: passes)."""
+def verify_text(text: str, obs: Observations, labels: list[str], taxonomy=None, probability: float | None = None,
+                classifiers: dict | None = None) -> list[str]:
+    """Reasons why an assistant text fails against ``obs`` and ``labels`` (empty: passes): the gold
+    labels, or for a record written for a decided answer that answer (``probability``: its
+    probability, against which confidence words are checked)."""
     tax = get_taxonomy(taxonomy)
     if not isinstance(text, str) or not text.startswith(RESPONSE_PREFIX):
         return [f"format: assistant text does not start with {RESPONSE_PREFIX!r}"]
@@ -52,7 +57,7 @@ def verify_text(text: str, obs: Observations, labels: list[str], taxonomy=None) 
         reasons.append(f"label: conclusion names {ex.conclusion_emotion!r}, gold is {gold[0]!r}")
     if tax.multi_label and set(ex.emotions) != set(gold):
         reasons.append(f"label: answer lists {ex.emotions}, gold is {gold}")
-    verdict = verify_rationale(text, obs, taxonomy=tax)
+    verdict = verify_rationale(text, obs, probability=probability, taxonomy=tax, classifiers=classifiers)
     return reasons + [f"{CATEGORY.get(f.code, f.code)}: [{f.code}] {f.detail}" for f in verdict.flags]
 
 
@@ -80,7 +85,14 @@ def verify(record: dict, obs: Observations | None = None) -> list[str]:
     labels = record.get("labels") or ([record["label"]] if record.get("label") else [])
     if record.get("label") and labels and labels[0] != record["label"]:
         reasons.append("record: label is not the first of labels")
+    if record.get("answer"):  # written for the decided answer, not the gold label
+        return reasons + verify_text(messages[-1].get("content", ""), obs, [record["answer"]], record.get("taxonomy"),
+                                     record.get("probability"), _classifiers(obs))
     return reasons + verify_text(messages[-1].get("content", ""), obs, labels, record.get("taxonomy"))
+
+
+def _classifiers(obs: Observations) -> dict | None:
+    return {"text": dict(obs.text_expression)} if obs.text_expression else None
 
 
 def category(reason: str) -> str:

@@ -196,3 +196,51 @@ def test_perception_failures_are_kept_until_retried(src, tmp_path):
     assert build([src], out, perceive=fake_perceive, hf=False, progress=False)["records"] == 19  # done stays done
     rep = build([src], out, perceive=fake_perceive, hf=False, progress=False, retry_failed=True)
     assert rep["records"] == 28 and rep["rejections"]["by_stage"] == {"label": 1}
+
+
+def _voice_says_sadness(sample):
+    """A clip whose voice classifier is sure of sadness, whatever the sample's gold label."""
+    from affectllm.perception.observations import AudioObs, Observations
+
+    return Observations(file=sample.media.get("audio"), audio=AudioObs(
+        duration_s=2.0, descriptors={"pitch": "low pitch", "rate": "slow speech"},
+        expression={"sadness": 0.9, "boredom": 0.05, "neutral": 0.03, "anger": 0.02}))
+
+
+def test_decided_records_argue_for_the_experts_decision_which_the_prompt_carries(tmp_path):
+    from data_engine.build import DEFAULT_EVIDENCE, Rejected, make_record
+
+    s = Sample(id="emodb/x", source="emodb", split="train", labels=["anger"], media={"audio": "/x/a.wav"})
+    rec = make_record(s, _voice_says_sadness, seed=0, taxonomy="emodb7", evidence=DEFAULT_EVIDENCE,
+                      feature_tag="t", decided=True)
+    assert rec["labels"] == ["anger"] and rec["answer"] == "sadness" and 0.5 < rec["probability"] <= 1.0
+    user = rec["messages"][1]["content"]
+    assert f"Decided answer: sadness (probability {rec['probability']:.2f})." in user
+    assert user.index("Evidence:") < user.index("Decided answer:") < user.index("Which emotion")
+    assert rec["messages"][-1]["content"].endswith("<answer>sadness</answer>")
+    assert verify(rec) == []  # checked against the decided answer, not the gold label
+    wrong = dict(rec, answer="anger")  # the same rationale, claimed for another answer: caught
+    assert any(r.startswith("label:") for r in verify(wrong))
+    gold = make_record(s, _voice_says_sadness, seed=0, taxonomy="emodb7", evidence=DEFAULT_EVIDENCE,
+                       feature_tag="t")
+    assert "answer" not in gold and "Decided answer" not in gold["messages"][1]["content"]
+    assert gold["messages"][-1]["content"].endswith("<answer>anger</answer>")
+    with pytest.raises(Rejected):  # an unlabelled item is still refused
+        make_record(s.replace(labels=[]), _voice_says_sadness, seed=0, taxonomy="emodb7",
+                    evidence=DEFAULT_EVIDENCE, feature_tag="t", decided=True)
+
+
+def test_ids_keep_only_the_listed_samples_and_bad_id_files_name_the_line(src, tmp_path):
+    from data_engine.cli import _read_ids
+
+    (tmp_path / "ids.jsonl").write_text('{"id": "manifest/item01"}\n\n{"id": "manifest/item03", "x": 1}\n')
+    (tmp_path / "ids.txt").write_text("manifest/item01\nmanifest/item03\n")
+    assert _read_ids(tmp_path / "ids.jsonl") == _read_ids(tmp_path / "ids.txt") == {"manifest/item01",
+                                                                                      "manifest/item03"}
+    (tmp_path / "bad.jsonl").write_text('{"id": "a"}\n{"name": "b"}\n')
+    with pytest.raises(ValueError, match=r"bad.jsonl:2: not a JSON row with an 'id'"):
+        _read_ids(tmp_path / "bad.jsonl")
+    out = tmp_path / "out"
+    rep = build([src], out, perceive=fake_perceive, hf=False, progress=False, ids={"manifest/item01", "manifest/item03"})
+    kept = [r["id"] for r in jsonl.read(out / "sft.jsonl")]
+    assert sorted(kept) == ["manifest/item01", "manifest/item03"] and rep["records"] == 2
