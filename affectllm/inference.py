@@ -148,8 +148,13 @@ class Explainer:
     def __init__(self, model, perception: Perception | None = None, taxonomy: str | None = None,
                  max_new_tokens: int = 96, batch_size: int = 8, max_time_s: float | None = 180.0,
                  seed: int = 0, hints: bool = True, guided: bool | None = None, merge_lora: bool = True,
-                 cpu_weights: str | None = None, text_expert=None):
+                 cpu_weights: str | None = None, text_expert=None, candidates: int = 3):
         self.model = model
+        # Rationales per item at most: the greedy one, then, for items whose greedy rationale fails
+        # the verifier, candidates - 1 sampled ones (one batch) before the template is shown.
+        if candidates < 1:
+            raise ValueError(f"candidates must be at least 1, got {candidates}")
+        self.candidates = candidates
         # The text channel's classifier (perception.text_expression): None loads the shipped one
         # on first use, False runs without a text channel, or pass a loaded TextExpression.
         self._text_expert = text_expert
@@ -334,20 +339,48 @@ class Explainer:
                 for r, _ in todo:
                     r.error = f"{r.id}: generation failed: {type(e).__name__}: {e}"
                 return
-            t_total = time.perf_counter() - t0
+            llm = [{lab: float(p) for lab, p in zip(labels, probs[i])} for i in range(len(todo))]
             for i, (res, prep) in enumerate(todo):
                 try:
-                    self._settle(res, rationales[i], {lab: float(p) for lab, p in zip(labels, probs[i])}, prep[4])
+                    self._settle(res, [rationales[i]], llm[i], prep[4])
                 except Exception as e:  # noqa: BLE001 - this item gets the error, the batch goes on
                     res.error = f"{res.id}: deciding the answer failed: {type(e).__name__}: {e}"
+            self._retry_failed(todo, rationales, llm, guided)
+            t_total = time.perf_counter() - t0
+            for res, _ in todo:
                 res.timings.update(generation_s=t_gen / len(todo), llm_s=t_total / len(todo),
                                    batch_llm_s=t_total)
 
-    def _settle(self, res: ExplainResult, rationale: str, llm_probs: dict[str, float], decided=None) -> None:
+    def _retry_failed(self, todo, rationales: list[str], llm: list[dict], guided: bool) -> None:
+        """Items whose greedy rationale failed the verifier get ``candidates - 1`` sampled ones
+        (one batch for all of them); the best verified candidate is shown, else the template."""
+        from affectllm.generation.guided import generate_rationales
+
+        k = self.candidates - 1
+        retry = [i for i, (res, _) in enumerate(todo)
+                 if k and res.error is None and res.answer is not None and res.answer.rationale_source != "model"]
+        if not retry:
+            return
+        torch.manual_seed(self.seed + 1)
+        try:
+            drawn = generate_rationales(self.model, self._batch([todo[i][1] for i in retry for _ in range(k)]),
+                                        self.max_new_tokens, self.max_time_s, guided=guided, sample=True)
+        except Exception as e:  # noqa: BLE001 - the greedy verdict (template) stands; say why
+            for i in retry:
+                todo[i][0].warnings.append(f"{todo[i][0].id}: further candidates failed: {type(e).__name__}: {e}")
+            return
+        for j, i in enumerate(retry):
+            res, prep = todo[i]
+            try:
+                self._settle(res, [rationales[i]] + drawn[j * k:(j + 1) * k], llm[i], prep[4])
+            except Exception as e:  # noqa: BLE001
+                res.error = f"{res.id}: deciding the answer failed: {type(e).__name__}: {e}"
+
+    def _settle(self, res: ExplainResult, rationales: list[str], llm_probs: dict[str, float], decided=None) -> None:
         """Decide the label (unless ``decided`` before generation), keep the rationale only if it
         passes the verifier (else the template), and parse what is shown (``explanation.answer.settle``)."""
         t0 = time.perf_counter()
-        ans = settle(res.id, res.observations, [rationale], llm_probs, self.taxonomy, seed=self.seed,
+        ans = settle(res.id, res.observations, rationales, llm_probs, self.taxonomy, seed=self.seed,
                      decided=decided)
         ex = parse(ans.text, self.taxonomy)
         ex.probabilities = dict(ans.probabilities)
@@ -374,7 +407,9 @@ class Explainer:
             rationale += piece
             yield piece
         probs = score_labels(self.model, batch, [rationale], labels, cache=cache)[0]
-        self._settle(res, rationale, {lab: float(p) for lab, p in zip(labels, probs)}, prep[4])
+        llm = {lab: float(p) for lab, p in zip(labels, probs)}
+        self._settle(res, [rationale], llm, prep[4])
+        self._retry_failed([(res, prep)], [rationale], [llm], self._guided_for(res.observations))
         # The streamed text was the model's draft; the result holds the verified one (or the
         # template, with rationale_source saying so), whose answer tag ends the stream.
         yield ANSWER_PREFIX + res.emotion + ANSWER_SUFFIX

@@ -7,9 +7,10 @@ that passed the one verifier (or says which checks it failed).
    when the taxonomy's fitted :class:`~affectllm.decision.pool.DecisionPool` gives it a weight, the
    LLM's label scores. Without an LLM weight the decision is made before generation and the
    prompt carries it (``explanation.prompt.decided_line``), so the LLM writes for that answer;
-2. keeps the first candidate rationale that argues for the decided label and passes
-   :func:`~affectllm.explanation.verify.verify` (its answer tag is rewritten to the decided label
-   first, so a rationale that concludes otherwise is caught as a conclusion mismatch);
+2. keeps, of the candidate rationales that argue for the decided label and pass
+   :func:`~affectllm.explanation.verify.verify` (each one's answer tag is rewritten to the decided
+   label first, so a rationale that concludes otherwise is caught as a conclusion mismatch), the
+   one the training rewards rank highest (:func:`best_candidate`);
 3. otherwise writes the deterministic template rationale (``explanation.template``) for the
    decided label from the same evidence, verifies it too, and says so (``rationale_source``).
 
@@ -108,19 +109,42 @@ def settle(item_id: str, obs: Observations, candidates: list[str], llm_probabili
         decided = dataclasses.replace(decided, llm_probabilities=dict(llm_probabilities))
     decision, obs, extra = decided.decision, decided.obs, decided.extra
     label, p = decided.label, decided.probability
-    rejected = []
+    rejected, passing = [], []
     for body in candidates:
         text = full_text(body, label)
         verdict = verify(text, obs, label, p, taxonomy, extra)
         if verdict.ok:
-            return _answer(decision, text, "model", [], decided.llm_probabilities, rejected)
-        rejected.append({"source": "model", "flags": [f.to_dict() for f in verdict.flags]})
+            passing.append(text)
+        else:
+            rejected.append({"source": "model", "flags": [f.to_dict() for f in verdict.flags]})
+    if passing:
+        return _answer(decision, best_candidate(passing, obs, taxonomy), "model", [], decided.llm_probabilities,
+                       rejected)
     rationale = write_rationale(item_id, obs, [label], taxonomy=taxonomy, seed=seed, media=media_of(obs),
                                 probability=p)
     text = rationale.render()
     verdict = verify(text, obs, label, p, taxonomy, extra)
     return _answer(decision, text, "template", [f.to_dict() for f in verdict.flags], decided.llm_probabilities,
                    rejected)
+
+
+RANKING = ("format", "consistency", "au_grounding", "length")  # training rewards that rank passing candidates
+
+
+def best_candidate(texts: list[str], obs: Observations, taxonomy: str) -> str:
+    """The verified candidate the training rewards (:data:`RANKING`, ``train.rewards``) score
+    highest; ties go to the earlier one (the greedy draw comes first)."""
+    if len(texts) == 1:
+        return texts[0]
+    from train.rewards import REWARDS
+
+    kw = {"taxonomy": [taxonomy] * len(texts),
+          "evidence_aus": [obs.evidence_aus() if obs.main_face is not None else None] * len(texts)}
+    total = [0.0] * len(texts)
+    for name in RANKING:
+        for i, v in enumerate(REWARDS[name](texts, **kw)):
+            total[i] += v or 0.0
+    return texts[max(range(len(texts)), key=lambda i: (total[i], -i))]
 
 
 def _answer(decision, text, source, flags, llm_probabilities, rejected) -> Answer:

@@ -97,11 +97,18 @@ def _stop_criterion(tokenizer, stops: tuple[str, ...]) -> StopStringCriteria:
     return StopStringCriteria(tokenizer, list(stops))
 
 
-def _gen_kwargs(model, budget: int, stops, max_time: float | None, lead_ok: bool = False) -> dict:
-    """Greedy decoding kwargs. ``lead_ok``: the part may start with a newline, so a bare
-    newline does not stop generation (the cut applies it after the first content)."""
+SAMPLING = {"do_sample": True, "temperature": 0.8, "top_p": 0.95}  # extra candidates (``sample=True``)
+
+
+def _gen_kwargs(model, budget: int, stops, max_time: float | None, lead_ok: bool = False,
+                sample: bool = False) -> dict:
+    """Greedy (or, with ``sample``, :data:`SAMPLING`) decoding kwargs. ``lead_ok``: the part may
+    start with a newline, so a bare newline does not stop generation (the cut applies it after
+    the first content)."""
     hf_stops = tuple(s for s in stops if not (lead_ok and s in _CUT_ONLY))
     kw = dict(max_new_tokens=max(1, budget), do_sample=False, repetition_penalty=1.1)
+    if sample:
+        kw.update(SAMPLING)
     if hf_stops:
         kw["stopping_criteria"] = StoppingCriteriaList([_stop_criterion(model.tokenizer, hf_stops)])
     if max_time:
@@ -124,14 +131,14 @@ def _ungrounded_tail_dropped(batch: Batch, i: int, text: str) -> str:
 
 
 def _continue(model, batch: Batch, written: list[str], idx: list[int], budget: int, stops, max_time,
-              lead_ok: bool = False, cache: PromptCache | None = None) -> None:
+              lead_ok: bool = False, cache: PromptCache | None = None, sample: bool = False) -> None:
     """Let the model continue ``written[i]`` for prompts ``idx`` (in place), cut at ``stops``.
     ``cache``: a :class:`PromptCache` to reuse (one-prompt batches only)."""
     if not idx:
         return
     feats, masks = batch.features(idx)
     ids, mask = _tokenize(model, [batch.prompts[i] + written[i] for i in idx])
-    kw = _gen_kwargs(model, budget, stops, max_time, lead_ok)
+    kw = _gen_kwargs(model, budget, stops, max_time, lead_ok, sample)
     kw.update(_grounding(model, batch, idx, written))
     whole = isinstance(cache, BatchCache) and len(idx) == len(batch.prompts)
     if isinstance(cache, PromptCache):
@@ -161,9 +168,11 @@ def bullet_budget(max_new_tokens: int) -> int:
 
 
 def generate_rationales(model, batch: Batch, max_new_tokens: int = 96, max_time: float | None = None,
-                        guided: bool = True, cache: PromptCache | BatchCache | None = None) -> list[str]:
+                        guided: bool = True, cache: PromptCache | BatchCache | None = None,
+                        sample: bool = False) -> list[str]:
     """The rationale of each prompt: the text after the prompt's ``Observations:\n-``.
 
+    ``sample``: draw with :data:`SAMPLING` instead of greedily (further candidates; seed torch first).
     ``guided``: each Observations bullet begins with one evidence anchor (``batch.anchors``) and
     the model completes the line; Interpretation and Conclusion headings are written for it.
     Otherwise the model writes the whole rationale and stops at ``</think>``. ``cache``: reuse
@@ -176,7 +185,7 @@ def generate_rationales(model, batch: Batch, max_new_tokens: int = 96, max_time:
     written = ["" for _ in range(n)]
     if not guided:
         _continue(model, batch, written, list(range(n)), max_new_tokens, (THINK_CLOSE, ANSWER_OPEN), max_time,
-                  cache=cache)
+                  cache=cache, sample=sample)
         return written
     anchors = [a[:MAX_ANCHORS] for a in (batch.anchors or [[] for _ in range(n)])]
     obs_budget = int(max_new_tokens * SECTIONS[0][2])
@@ -186,13 +195,14 @@ def generate_rationales(model, batch: Batch, max_new_tokens: int = 96, max_time:
         idx = [i for i in range(n) if k < len(anchors[i])]
         for i in idx:
             written[i] += (" " if k == 0 else "\n- ") + anchors[i][k]
-        _continue(model, batch, written, idx, per_bullet, ("\n",) + SECTIONS[0][1], max_time, cache=cache)
+        _continue(model, batch, written, idx, per_bullet, ("\n",) + SECTIONS[0][1], max_time, cache=cache,
+                  sample=sample)
     free = [i for i in range(n) if not anchors[i]]
-    _continue(model, batch, written, free, obs_budget, SECTIONS[0][1], max_time, cache=cache)
+    _continue(model, batch, written, free, obs_budget, SECTIONS[0][1], max_time, cache=cache, sample=sample)
     for heading, stops, share in SECTIONS[1:]:
         written = [w + heading for w in written]
         _continue(model, batch, written, list(range(n)), int(max_new_tokens * share), stops, max_time,
-                  lead_ok=True, cache=cache)
+                  lead_ok=True, cache=cache, sample=sample)
     return written
 
 

@@ -128,3 +128,16 @@ def test_the_prompt_carries_the_decided_answer_when_the_llm_has_no_say(explainer
     assert res.emotion == "happiness" and res.answer.decision.emotion == "happiness"
     assert f"Decided answer: happiness (probability {p:.2f})." in seen[0]
     assert seen[0].index("Evidence:") < seen[0].index("Decided answer:")
+
+
+def test_a_failed_greedy_rationale_gets_sampled_candidates_before_the_template(tiny_affect_factory):
+    model = tiny_affect_factory("llama").eval()
+    obs = _face_obs("happy.jpg", [("AU6", 2.8), ("AU12", 3.6)])
+    one = Explainer(model, max_new_tokens=16, guided=True, candidates=1).explain(obs)
+    three = Explainer(model, max_new_tokens=16, guided=True, candidates=3, merge_lora=False).explain(obs)
+    # a random tiny model never passes the verifier: 1 and 3 rejected candidates, then the template
+    assert one.to_dict()["rationale_source"] == three.to_dict()["rationale_source"] == "template"
+    assert len(one.answer.rejected) == 1 and len(three.answer.rejected) == 3
+    assert three.to_dict()["rationale"] == one.to_dict()["rationale"]  # the same verified template
+    with pytest.raises(ValueError, match="candidates must be at least 1"):
+        Explainer(model, candidates=0, merge_lora=False)

@@ -96,3 +96,16 @@ def test_a_confident_decision_is_never_called_weak_or_uncertain_by_the_template(
         says = any(w in text for w in ("uncertain", "weak", "low confidence", "not a confident"))
         assert says == hedged, (p, text)
         assert verify(text, obs, "sadness", p, "emodb7").ok, text
+
+
+def test_passing_candidates_are_ranked_by_the_training_rewards():
+    from affectllm.explanation.answer import best_candidate
+
+    obs = _happy_face()
+    both = ("<think>\nObservations:\n- AU12 lip corner puller, intensity D (pronounced)\n- AU6 cheek raiser, "
+            "intensity B (slight)\nInterpretation: A smile with raised cheeks.\nConclusion: This reads as "
+            "happiness.\n</think>\n<answer>happiness</answer>")
+    one = both.replace("- AU6 cheek raiser, intensity B (slight)\n", "")
+    assert best_candidate([one, both], obs, "ekman7") == both  # cites all the face's AUs: better grounding
+    assert best_candidate([both, both], obs, "ekman7") is not None
+    assert best_candidate([one], obs, "ekman7") == one
