@@ -239,11 +239,17 @@ class Explainer:
     # -- internals ---------------------------------------------------------------------------
     def _prepare(self, item, question, history) -> tuple[ExplainResult, tuple | None]:
         """Perceive and build the prompt; returns the result shell and (prompt, features) or None."""
+        res = self._perceived(item)
+        self._annotate_texts([res])
+        return self._prompt(res, question, history)
+
+    def _perceived(self, item) -> ExplainResult:
+        """The result shell with the item's Observations (``error`` set when there are none)."""
         item_id = item.file if isinstance(item, Observations) else item.id
         try:
             obs, t_perc = self.perceive(item)
         except InputError as e:
-            return ExplainResult(str(item_id), None, None, error=str(e)), None
+            return ExplainResult(str(item_id), None, None, error=str(e))
         res = ExplainResult(str(item_id or obs.file or "item"), None, obs, timings={"perception_s": t_perc})
         res.warnings = list(obs.errors)
         if isinstance(item, Observations):  # ready Observations skipped the Item's gate and sanitiser
@@ -254,16 +260,31 @@ class Explainer:
             res.warnings += g.warnings
             if g.error:
                 res.error = g.error
-                return res, None
+                return res
             if obs.text and len(obs.text) > MAX_TEXT_CHARS:
                 res.warnings.append(f"{res.id}: text of {len(obs.text):,} characters cut to {MAX_TEXT_CHARS:,}")
                 obs.text = obs.text[:MAX_TEXT_CHARS]
-        if obs.text and not obs.text_expression and self.text_expert is not None:
-            from affectllm.perception.text_expression import annotate
+        return res
 
-            skipped = annotate(obs, self.text_expert)  # letterless text: no text channel
-            if skipped:
-                res.warnings.append(f"{res.id}: {skipped}")
+    def _annotate_texts(self, results: list[ExplainResult]) -> None:
+        """The text classifier's scores and driving words for every text of a chunk, in one batch."""
+        todo = [r for r in results if r.error is None and r.observations is not None and r.observations.text
+                and not r.observations.text_expression]
+        if not todo or self.text_expert is None:
+            return
+        from affectllm.perception.text_expression import annotate_many
+
+        t0 = time.perf_counter()
+        for r, skipped in zip(todo, annotate_many([r.observations for r in todo], self.text_expert)):
+            if skipped:  # letterless text: no text channel
+                r.warnings.append(f"{r.id}: {skipped}")
+            r.timings["text_classifier_s"] = (time.perf_counter() - t0) / len(todo)
+
+    def _prompt(self, res: ExplainResult, question, history) -> tuple[ExplainResult, tuple | None]:
+        """The decision (when it needs no LLM) and the prompt of a perceived item, or None."""
+        if res.error is not None:
+            return res, None
+        obs = res.observations
         if not (obs.faces or obs.audio or obs.text or obs.video or obs.image):
             res.error = "; ".join(obs.errors) or f"{res.id}: no face, voice or text to explain"
             return res, None
@@ -308,7 +329,9 @@ class Explainer:
         return any(present.get(m) for m in self.config.prompting.guided_modalities)
 
     def _explain_chunk(self, chunk, question, history) -> list[ExplainResult]:
-        prepared = [self._prepare(it, question, history) for it in chunk]
+        perceived = [self._perceived(it) for it in chunk]
+        self._annotate_texts(perceived)
+        prepared = [self._prompt(r, question, history) for r in perceived]
         groups: dict[bool, list[int]] = {}
         for i, (r, p) in enumerate(prepared):
             if p is not None:

@@ -214,21 +214,34 @@ class TextExpression:
         returned (fewer than ``k`` when fewer do), most influential first, each verbatim from the text
         and listed once, so a rationale can quote them.
         """
-        check_text(text)
-        spans = [m.span() for m in _WORD.finditer(text) if any(c.isalpha() for c in m.group())]
-        if not spans or k <= 0:
+        return self.scores_and_drivers([text], k)[0][1]
+
+    def scores_and_drivers(self, texts: list[str], k: int = 3,
+                           batch_size: int = 64) -> list[tuple[dict[str, float], list[str]]]:
+        """Each text's ``{label: probability}`` and its driving words (:meth:`driving_words`), with
+        every text and every occlusion variant of every text in one batched pass."""
+        rows, plan = [], []
+        for i, text in enumerate(texts):
+            check_text(text, f"text {i}")
+            spans = [m.span() for m in _WORD.finditer(text) if any(c.isalpha() for c in m.group())] if k > 0 else []
+            plan.append((len(rows), spans))
+            # A variant whose only word was cut has no letters; the encoder still reads it fine.
+            rows += [text] + [(text[:a] + " " + text[b:]).strip() or "." for a, b in spans]
+        if not rows:
             return []
-        variants = [text] + [(text[:a] + " " + text[b:]).strip() or "." for a, b in spans]
-        # A variant whose only word was cut has no letters; the encoder still reads it fine.
-        p = torch.softmax(self.logits(variants, batch_size=max(1, len(variants))), dim=-1)
-        top = int(p[0].argmax())
-        drops = (p[0, top] - p[1:, top]).tolist()
-        best: dict[str, float] = {}
-        for (a, b), d in zip(spans, drops):
-            word = text[a:b]
-            if d > 0 and d > best.get(word, 0.0):
-                best[word] = d
-        return sorted(best, key=lambda w: -best[w])[:k]
+        p = torch.softmax(self.logits(rows, batch_size=batch_size), dim=-1)
+        out = []
+        for text, (start, spans) in zip(texts, plan):
+            top = int(p[start].argmax())
+            drops = (p[start, top] - p[start + 1:start + 1 + len(spans), top]).tolist()
+            best: dict[str, float] = {}
+            for (a, b), d in zip(spans, drops):
+                word = text[a:b]
+                if d > 0 and d > best.get(word, 0.0):
+                    best[word] = d
+            out.append(({lab: float(v) for lab, v in zip(self.labels, p[start].tolist())},
+                        sorted(best, key=lambda w: -best[w])[:k]))
+        return out
 
     # ---- files --------------------------------------------------------------------------------
     def save(self, asset_dir: str | os.PathLike = ASSET_DIR) -> Path:
@@ -315,11 +328,24 @@ def shipped() -> TextExpression:
 def annotate(obs, expert: TextExpression, n_drivers: int = 3) -> str | None:
     """Score ``obs.text`` into ``obs.text_expression`` and its driving words into ``obs.text_drivers``
     (unless already there); returns why the text channel was skipped (letterless text), else None."""
-    if not obs.text or obs.text_expression:
-        return None
-    try:
-        obs.text_expression = expert.predict([obs.text])[0]
-        obs.text_drivers = expert.driving_words(obs.text, n_drivers)
-    except ValueError as e:
-        return f"text classifier skipped: {e}"
-    return None
+    return annotate_many([obs], expert, n_drivers)[0]
+
+
+def annotate_many(observations: list, expert: TextExpression, n_drivers: int = 3) -> list[str | None]:
+    """:func:`annotate` for many Observations, their texts scored in one batched pass; one entry per
+    item: why its text channel was skipped, or None."""
+    out: list[str | None] = [None] * len(observations)
+    todo = []
+    for i, obs in enumerate(observations):
+        if not obs.text or obs.text_expression:
+            continue
+        try:
+            check_text(obs.text)
+        except ValueError as e:
+            out[i] = f"text classifier skipped: {e}"
+            continue
+        todo.append(i)
+    for i, (scores, drivers) in zip(todo, expert.scores_and_drivers([observations[i].text for i in todo],
+                                                                   n_drivers)):
+        observations[i].text_expression, observations[i].text_drivers = scores, drivers
+    return out

@@ -126,6 +126,23 @@ def test_driving_words_are_quotable_and_lower_the_top_label(tiny_base):
     assert te.driving_words(text, k=1) == words[:1]
 
 
+def test_many_texts_scored_with_their_drivers_in_one_pass_equal_one_by_one(tiny_base):
+    from affectllm.perception.observations import Observations
+    from affectllm.perception.text_expression import annotate_many
+
+    te = make(tiny_base)
+    many = te.scores_and_drivers(TEXTS, k=2)
+    for text, (scores, drivers) in zip(TEXTS, many):
+        alone = te.predict([text])[0]
+        assert scores == pytest.approx(alone, abs=1e-6) and drivers == te.driving_words(text, k=2)
+    obs = [Observations(text=TEXTS[0]), Observations(text="!!! ..."), Observations(text=None),
+           Observations(text=TEXTS[3])]
+    skipped = annotate_many(obs, te, n_drivers=2)
+    assert skipped[0] is None and "no letters" in skipped[1] and skipped[2] is None and skipped[3] is None
+    assert obs[0].text_expression == pytest.approx(many[0][0], abs=1e-6) and obs[1].text_expression == {}
+    assert obs[3].text_drivers == many[3][1] and obs[2].text_expression == {}
+
+
 def _fine_tuned_top(te, seed=5):
     """Random fp16 replacements for the tiny encoder's top layer (index 1 of 0-1), as (d) ships them."""
     g = torch.Generator().manual_seed(seed)
