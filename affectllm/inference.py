@@ -237,11 +237,12 @@ class Explainer:
         return self.perception.perceive(item), time.perf_counter() - t0
 
     # -- internals ---------------------------------------------------------------------------
-    def _prepare(self, item, question, history) -> tuple[ExplainResult, tuple | None]:
-        """Perceive and build the prompt; returns the result shell and (prompt, features) or None."""
+    def _prepare(self, item, question, history, decide_first: bool = True) -> tuple[ExplainResult, tuple | None]:
+        """Perceive and build the prompt; returns the result shell and (prompt, features) or None.
+        ``decide_first=False``: the prompt without the decided answer (the LLM's own view)."""
         res = self._perceived(item)
         self._annotate_texts([res])
-        return self._prompt(res, question, history)
+        return self._prompt(res, question, history, decide_first)
 
     def _perceived(self, item) -> ExplainResult:
         """The result shell with the item's Observations (``error`` set when there are none)."""
@@ -280,7 +281,8 @@ class Explainer:
                 r.warnings.append(f"{r.id}: {skipped}")
             r.timings["text_classifier_s"] = (time.perf_counter() - t0) / len(todo)
 
-    def _prompt(self, res: ExplainResult, question, history) -> tuple[ExplainResult, tuple | None]:
+    def _prompt(self, res: ExplainResult, question, history,
+                decide_first: bool = True) -> tuple[ExplainResult, tuple | None]:
         """The decision (when it needs no LLM) and the prompt of a perceived item, or None."""
         if res.error is not None:
             return res, None
@@ -289,7 +291,7 @@ class Explainer:
             res.error = "; ".join(obs.errors) or f"{res.id}: no face, voice or text to explain"
             return res, None
         decided = None
-        if not needs_llm(self.taxonomy):  # the experts decide now; the prompt asks for a rationale of that answer
+        if decide_first and not needs_llm(self.taxonomy):  # the experts decide now; the prompt asks for a rationale of it
             try:
                 decided = decide(obs, None, self.taxonomy)
             except Exception as e:  # noqa: BLE001 - this item gets the error, the batch goes on

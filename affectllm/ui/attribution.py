@@ -8,8 +8,9 @@ answered label most carried the decision; if no removal moves it by ``MIN_DROP``
 single channel did, and that is what is said.
 
 Why without the rationale: the rationale restates the evidence ("AU12 lip corner puller..."),
-so scoring after it would leak a dropped channel back in. The numbers therefore measure how the
-evidence itself moves the model's answer, not how the written rationale does; with one channel
+so scoring after it would leak a dropped channel back in; and the prompts leave out the decided
+answer the Explainer's prompts carry, which the LLM would echo. The numbers therefore measure how
+the evidence itself moves the model's answer, not how the written rationale does; with one channel
 present there is nothing to compare and the answer says so.
 
 Deliberately not here: generation, parsing, drawing (``figures``), any UI code.
@@ -70,7 +71,8 @@ def attribute(explainer, obs: Observations, label: str, question: str | None = N
     variants = [("all", obs)] + [(c, without(obs, c)) for c in present]
     ready = []
     for name, v in variants:
-        _, prep = explainer._prepare(v, question, history)  # the Explainer's own prompt and features
+        # The Explainer's own prompt and features, without the decided answer (it would be echoed)
+        _, prep = explainer._prepare(v, question, history, decide_first=False)
         if prep is not None:
             ready.append((name, prep))
     if not ready or ready[0][0] != "all":
