@@ -396,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="extra model choice (a saved AffectLLM folder); repeatable; the first is the default")
     p.add_argument("--max-file-size", default="50mb", help="upload limit (default 50mb)")
     p.add_argument("--max-seconds", type=float, default=MAX_MEDIA_SECONDS, help="longest clip or video accepted")
-    p.add_argument("--max-new-tokens", type=int, default=96)
+    p.add_argument("--max-new-tokens", type=int, default=None, help="default: the model's own budget")
     p.add_argument("--concurrency", type=int, default=1, help="explanations run at once (default 1)")
     p.add_argument("--no-attribution", action="store_true", help="skip the which-channel-decided pass")
     p.add_argument("--lazy", action="store_true", help="load the default model on the first request, not at start")

@@ -33,7 +33,7 @@ class LLMConfig:
     name: str = "smollm2-135m-instruct"  # resolved by affectllm.weights.load_llm (offline name or local folder)
     dtype: str = "float32"  # weights dtype; float32 is the fast, exact choice on CPU
     max_prompt_tokens: int = 1536  # prompts longer than this are truncated by prompting (left side kept: system)
-    max_new_tokens: int = 256  # default generation budget for one explanation
+    max_new_tokens: int = 96  # a rationale's token budget when the caller names none (a trained model sets its own)
     # Inference on CPU: linear weights stored as float32 | float16 | int8-head (affectllm.model.cpu_packing).
     cpu_weights: str = "float16"
 

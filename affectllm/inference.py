@@ -146,7 +146,7 @@ class Explainer:
     """Explains emotions with an :class:`AffectLLM` (see module docstring)."""
 
     def __init__(self, model, perception: Perception | None = None, taxonomy: str | None = None,
-                 max_new_tokens: int = 96, batch_size: int = 8, max_time_s: float | None = 180.0,
+                 max_new_tokens: int | None = None, batch_size: int = 8, max_time_s: float | None = 180.0,
                  seed: int = 0, hints: bool = True, guided: bool | None = None, merge_lora: bool = True,
                  cpu_weights: str | None = None, text_expert=None, candidates: int = 3):
         self.model = model
@@ -162,7 +162,8 @@ class Explainer:
         self.taxonomy = taxonomy or self.config.prompting.taxonomy
         self.evidence = {m: c.evidence for m, c in self.config.encoders.items() if c.enabled}
         self.perception = perception or Perception()
-        self.max_new_tokens = max_new_tokens
+        # None: the model's own budget (config llm.max_new_tokens: long enough for the rationales it was trained on)
+        self.max_new_tokens = max_new_tokens or self.config.llm.max_new_tokens
         self.batch_size = batch_size
         self.max_time_s = max_time_s
         self.seed = seed

@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--url", default=None, help="a running app (default: start one)")
     p.add_argument("--model", default="base", help="model for the app started here (default base)")
-    p.add_argument("--max-new-tokens", type=int, default=96)
+    p.add_argument("--max-new-tokens", type=int, default=None, help="default: the model's own budget")
     p.add_argument("--requests", type=int, default=20)
     p.add_argument("--api-batch", type=int, default=8, help="the app's --api-batch (for an app started here)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "app_load.txt"))

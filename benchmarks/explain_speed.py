@@ -59,7 +59,7 @@ def main() -> int:
     t1 = time.perf_counter()
     model.merge_lora()  # what the Explainer does first; timed apart from the packing that follows
     t2 = time.perf_counter()
-    ex = Explainer(model, max_new_tokens=96, cpu_weights=args.cpu_weights)
+    ex = Explainer(model, cpu_weights=args.cpu_weights)  # the model's own token budget, as a user gets it
     t3 = time.perf_counter()
     lines.append(f"model {args.model or 'default'} loaded in {t1 - t0:.1f} s, LoRA merged in {t2 - t1:.1f} s, "
                  f"Explainer built (weights packed, perception set up) in {t3 - t2:.1f} s; "

@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     model = args.model or model_choices()[0]
     with tempfile.TemporaryDirectory() as tmp:
         y4m = to_y4m(PYFEAT_CLIP, Path(tmp) / "clip.y4m", seconds=20)
-        served = serve([model], max_new_tokens=96)
+        served = serve([model], max_new_tokens=None)  # the model's own budget
         try:
             got = live_run(served.url, y4m, seconds=args.seconds, shots=REPO / "artifacts")
         finally:

@@ -41,7 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--out", required=True, metavar="DIR", help="output folder (rerun = resume)")
     r.add_argument("--seed", type=int, default=0, help="subset seed (default 0)")
     r.add_argument("--batch-size", type=int, default=8, help="items per generate call (default 8)")
-    r.add_argument("--max-new-tokens", type=int, default=96, help="rationale length limit (default 96)")
+    r.add_argument("--max-new-tokens", type=int, default=None,
+                   help="rationale length limit (default: the model's, config llm.max_new_tokens)")
     r.add_argument("--cpu-weights", choices=CPU_WEIGHTS, default=None, help=CLI_HELP)
     r.add_argument("--restart", action="store_true", help="discard earlier predictions in DIR and start over")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -56,7 +57,7 @@ def command_line(args) -> str:
     for flag, value, default in (("--split", args.split, None), ("--model", args.model, None),
                                  ("--limit", args.limit, None), ("--baselines", args.baselines, DEFAULT_BASELINES),
                                  ("--taxonomy", args.taxonomy, None), ("--seed", args.seed, 0),
-                                 ("--batch-size", args.batch_size, 8), ("--max-new-tokens", args.max_new_tokens, 96),
+                                 ("--batch-size", args.batch_size, 8), ("--max-new-tokens", args.max_new_tokens, None),
                                  ("--cpu-weights", args.cpu_weights, None)):
         if value != default:
             parts += [flag, str(value)]

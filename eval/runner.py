@@ -91,7 +91,7 @@ def choose_taxonomy(samples: Sequence, override: str | None = None) -> str:
     return next(iter(found))
 
 
-def _default_factory(batch_size: int, max_new_tokens: int, cpu_weights: str | None = None) -> Callable:
+def _default_factory(batch_size: int, max_new_tokens: int | None, cpu_weights: str | None = None) -> Callable:
     def make(name: str, taxonomy: str, perception):
         from affectllm.inference import Explainer
 
@@ -132,7 +132,7 @@ def _check_resume(out: Path, run: dict, restart: bool) -> dict:
 def evaluate(source: str, out_dir: str | Path, *, split: str | None = None, model: str | None = None,
              limit: int | None = None, baselines: Sequence[str] = DEFAULT_BASELINES,
              drop: Sequence[str] = (), taxonomy: str | None = None, seed: int = 0, restart: bool = False,
-             progress: bool = True, command: str | None = None, batch_size: int = 8, max_new_tokens: int = 96,
+             progress: bool = True, command: str | None = None, batch_size: int = 8, max_new_tokens: int | None = None,
              cpu_weights: str | None = None, perception=None, explainer_factory: Callable | None = None,
              text_expert_factory: Callable | None = None, ids: str | None = None) -> dict:
     """Run everything described in the module docstring; returns the metrics dict.

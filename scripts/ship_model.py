@@ -5,6 +5,10 @@
 ``--untrained M`` (repeatable) marks a modality the training data never contained: its projector
 (which never received a gradient) is dropped, its evidence goes in as text only, and inference
 uses evidence-anchored decoding for items with that evidence (``prompting.guided_modalities``).
+``--text-only M`` drops the projector and keeps the evidence as text, but leaves decoding free: for
+a modality trained on textual evidence only (affectllm-mini's synthetic faces have no embeddings).
+``--max-new-tokens N`` sets the model's own rationale budget (config ``llm.max_new_tokens``): long
+enough for the rationales it was trained on, so they are not cut.
 
 float16 halves the committed size (LoRA + projectors: ~47 MB -> ~23 MB); loading casts back to
 the model's float32 parameters. The script reloads the shipped copy and checks that its logits
@@ -27,7 +31,7 @@ def to_half(path: Path) -> None:
               metadata={"format": "pt"})
 
 
-def mark_untrained(folder: Path, modalities: list[str]) -> None:
+def mark_untrained(folder: Path, modalities: list[str], guided_too: bool = True) -> None:
     import json
 
     cfg_path = folder / "config.json"
@@ -35,7 +39,7 @@ def mark_untrained(folder: Path, modalities: list[str]) -> None:
     for m in modalities:
         cfg["encoders"][m]["evidence"] = "text"
         guided = cfg["prompting"].setdefault("guided_modalities", [])
-        if m not in guided:
+        if guided_too and m not in guided:
             guided.append(m)
     cfg_path.write_text(json.dumps(cfg, indent=2) + "\n")
     proj = folder / "projectors.safetensors"
@@ -44,7 +48,17 @@ def mark_untrained(folder: Path, modalities: list[str]) -> None:
               metadata={"format": "pt"})
 
 
-def main(src: str, dst: str, untrained: list[str]) -> int:
+def set_budget(folder: Path, max_new_tokens: int) -> None:
+    """The model's own rationale budget (config ``llm.max_new_tokens``), used when a caller names none."""
+    import json
+
+    cfg_path = folder / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["llm"]["max_new_tokens"] = int(max_new_tokens)
+    cfg_path.write_text(json.dumps(cfg, indent=2) + "\n")
+
+
+def main(src: str, dst: str, untrained: list[str], text_only: list[str] = (), max_new_tokens: int | None = None) -> int:
     from affectllm.model.affect_llm import AffectLLM
 
     src_p, dst_p = Path(src), Path(dst)
@@ -55,6 +69,10 @@ def main(src: str, dst: str, untrained: list[str]) -> int:
         to_half(f)
     if untrained:
         mark_untrained(dst_p, untrained)
+    if text_only:
+        mark_untrained(dst_p, list(text_only), guided_too=False)
+    if max_new_tokens:
+        set_budget(dst_p, max_new_tokens)
     cfg = dst_p / "adapter" / "adapter_config.json"
     if cfg.is_file():  # the training machine's cache path means nothing elsewhere
         import json
@@ -85,5 +103,7 @@ if __name__ == "__main__":
     ap.add_argument("src")
     ap.add_argument("dst")
     ap.add_argument("--untrained", action="append", default=[], choices=["face", "audio", "image"])
+    ap.add_argument("--text-only", action="append", default=[], choices=["face", "audio", "image"])
+    ap.add_argument("--max-new-tokens", type=int, default=None, help="the model's rationale budget (config)")
     a = ap.parse_args()
-    sys.exit(main(a.src, a.dst, a.untrained))
+    sys.exit(main(a.src, a.dst, a.untrained, a.text_only, a.max_new_tokens))

@@ -209,7 +209,7 @@ def finalize(out: Path, fmt: str, inputs: list[BatchInput], world: int) -> list[
     return rows
 
 
-def load_explainer(model: str | None = None, batch_size: int = 8, max_new_tokens: int = 96,
+def load_explainer(model: str | None = None, batch_size: int = 8, max_new_tokens: int | None = None,
                    taxonomy: str | None = None, modalities=("face", "audio"), cache: bool = True,
                    cpu_weights: str | None = None):
     from affectllm.inference import Explainer
@@ -222,7 +222,7 @@ def load_explainer(model: str | None = None, batch_size: int = 8, max_new_tokens
 
 def run_batch(inputs: list[str], out: str | os.PathLike, fmt: str | None = None, *, resume: bool = False,
               overwrite: bool = False, explainer=None, model: str | None = None, text: str | None = None,
-              question: str | None = None, batch_size: int = 8, max_new_tokens: int = 96,
+              question: str | None = None, batch_size: int = 8, max_new_tokens: int | None = None,
               taxonomy: str | None = None, modalities=("face", "audio"), cache: bool = True,
               progress: bool = True, rank: int | None = None, world: int | None = None,
               cpu_weights: str | None = None, encoding: str = "utf-8") -> dict:

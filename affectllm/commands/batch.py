@@ -33,7 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--encoding", default="utf-8", metavar="ENC",
                    help="text encoding of .csv/.jsonl manifests (default utf-8; e.g. latin-1 for old exports)")
     p.add_argument("--batch-size", type=int, default=8, metavar="N", help="items per LLM batch (default 8)")
-    p.add_argument("--max-new-tokens", type=int, default=96, metavar="N", help="rationale length (default 96)")
+    p.add_argument("--max-new-tokens", type=int, default=None, metavar="N",
+                   help="rationale length in tokens (default: the model's, config llm.max_new_tokens)")
     p.add_argument("--taxonomy", default=None, help="label set (default: the model's)")
     p.add_argument("--cpu-weights", choices=CPU_WEIGHTS, default=None, help=CLI_HELP)
     p.add_argument("--modalities", default="face,audio", help="perception modalities (default face,audio)")
@@ -47,7 +48,7 @@ def run(args) -> int:
     from affectllm.batch.job import dist_env, print_summary, run_batch
     from affectllm.errors import WeightsNotFound
 
-    if args.batch_size < 1 or args.max_new_tokens < 1:
+    if args.batch_size < 1 or (args.max_new_tokens is not None and args.max_new_tokens < 1):
         print("error: --batch-size and --max-new-tokens must be at least 1", file=sys.stderr)
         return 2
     rank, world = dist_env()

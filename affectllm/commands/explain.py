@@ -23,7 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="affectllm-mini (default when trained), base, a saved folder, or an LLM name/path")
     p.add_argument("--question", default=None, help="ask something specific instead of the default question")
     p.add_argument("--taxonomy", default=None, help="label set: ekman7 (default), emodb7, goemotions28, ...")
-    p.add_argument("--max-new-tokens", type=int, default=96)
+    p.add_argument("--max-new-tokens", type=int, default=None,
+                   help="rationale length in tokens (default: the model's, config llm.max_new_tokens)")
     p.add_argument("--cpu-weights", choices=CPU_WEIGHTS, default=None, help=CLI_HELP)
     p.add_argument("--json", action="store_true", help="one JSON object per input on stdout")
     p.add_argument("--stream", action="store_true", help="print the rationale as it is written (one input)")

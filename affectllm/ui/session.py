@@ -37,7 +37,7 @@ def model_choices(extra: list[str] | tuple[str, ...] = ()) -> list[str]:
 class ModelPool:
     """Explainers by name (see module docstring)."""
 
-    def __init__(self, names: list[str], max_new_tokens: int = 96, perception=None, modalities=("face", "audio")):
+    def __init__(self, names: list[str], max_new_tokens: int | None = None, perception=None, modalities=("face", "audio")):
         from affectllm.perception.pipeline import Perception
 
         self.names = list(names)
