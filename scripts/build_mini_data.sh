@@ -50,6 +50,12 @@ out = Path("runs/data/mini"); out.mkdir(parents=True, exist_ok=True)
 (out / "rl.jsonl").write_text("".join(
     json.dumps({**r, "messages": [m for m in r["messages"] if m["role"] != "assistant"]}, ensure_ascii=False) + "\n"
     for r in mix if r.get("split") != "dev"))
+# Stage 2 (train/recipes/affectllm_mini_faces.yaml): the faces again with 100 speech/text records.
+others = [r for r in mix if r["source"] != "synthetic_faces" and r.get("split") != "dev"][:100]
+stage2 = faces + others
+rng.shuffle(stage2)
+out2 = Path("runs/data/mini_faces"); out2.mkdir(parents=True, exist_ok=True)
+(out2 / "sft.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in stage2))
 counts = {}
 for r in mix:
     key = (r["source"], r.get("split"))

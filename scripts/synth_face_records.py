@@ -13,9 +13,11 @@ template rationale for it, the one verifier) turns it into a record exactly as f
 How an item is drawn (seeded; ``intent`` cycles over Ekman-7):
 - every one of the 18 estimated AUs starts at rest (intensity uniform in [0, 0.45), absent);
 - for an intent with an EMFACS prototype, each of its estimated AUs is active with probability
-  0.8 at an intensity uniform in [0.8, 4.2); 0-2 other AUs are active at [0.6, 2.2);
-- the expression classifier's top label is the intent (65 %), another label (20 %), or there is
-  no clear top (15 %); the top probability is uniform in [0.35, 0.995) and the rest is split by a
+  0.8 at an intensity uniform in [0.8, 4.2); 0-4 other AUs are active at [0.5, 2.6) (the geometric
+  estimator reports several incidental AUs on real photos, e.g. parted lips or a dropped jaw);
+- the expression classifier's scores use its own label names (FER2013's angry, disgust, fear,
+  happy, sad, surprise, neutral, as on real faces); its top label is the intent (65 %), another
+  label (20 %), or there is no clear top (15 %); the top probability is uniform in [0.35, 0.995) and the rest is split by a
   Dirichlet draw, so the decision ranges from confident to uncertain and sometimes disagrees with
   the AUs (the template then hedges, and the model learns to);
 - 10 % carry the "small face" caveat. There are no landmarks, embeddings or images.
@@ -34,6 +36,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 TAXONOMY = "ekman7"
+# Ekman-7 label -> the expression classifier's own name (perception.frame_table.FER_LABELS)
+FER_NAME = {"anger": "angry", "disgust": "disgust", "fear": "fear", "happiness": "happy", "sadness": "sad",
+            "surprise": "surprise", "neutral": "neutral"}
 
 
 def draw_face(rng: random.Random, intent: str):
@@ -47,8 +52,8 @@ def draw_face(rng: random.Random, intent: str):
         for au in prototype_aus(intent):
             if au in inten and rng.random() < 0.8:
                 inten[au] = rng.uniform(0.8, 4.2)
-    for au in rng.sample(list(AU_ORDER), rng.choices((0, 1, 2), (0.5, 0.35, 0.15))[0]):
-        inten[au] = max(inten[au], rng.uniform(0.6, 2.2))
+    for au in rng.sample(list(AU_ORDER), rng.choices((0, 1, 2, 3, 4), (0.2, 0.25, 0.25, 0.15, 0.15))[0]):
+        inten[au] = max(inten[au], rng.uniform(0.5, 2.6))
     labels = list(EKMAN7.labels)
     mode = rng.random()
     if mode < 0.65:
@@ -74,7 +79,7 @@ def draw_face(rng: random.Random, intent: str):
     x0, y0 = rng.uniform(10, 300), rng.uniform(10, 200)
     return FaceObs(box=(x0, y0, x0 + w, y0 + w * rng.uniform(1.1, 1.3)), score=rng.uniform(0.85, 0.995),
                    pose={"yaw": rng.uniform(-20, 20), "pitch": rng.uniform(-12, 12), "roll": rng.uniform(-8, 8)},
-                   aus=to_au_obs(inten), expression={k: round(v, 4) for k, v in expression.items()},
+                   aus=to_au_obs(inten), expression={FER_NAME[k]: round(v, 4) for k, v in expression.items()},
                    flags=["small_face"] if rng.random() < 0.1 else [])
 
 
