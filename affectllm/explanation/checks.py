@@ -247,7 +247,8 @@ def time_flags(text: str, obs: Observations) -> list[tuple[str, str]]:
 HIGH_P = 0.9  # at or above: "low confidence", "weak evidence", "uncertain" contradict the answer
 LOW_P = 0.4  # below: "clearly", "certainly", "high confidence" contradict it
 _LOW = re.compile(r"\blow[- ]confidence\b|\bweak (?:evidence|cues?)\b|\bevidence is weak\b|\buncertain\w*\b|"
-                  r"\bunsure\b|\bnot (?:sure|certain)\b|\btentative\w*\b|\bhard to (?:say|tell)\b|\bunclear\b", re.I)
+                  r"\bunsure\b|\bnot (?:sure|certain)\b|\btentative\w*\b|\bhard to (?:say|tell)\b|\bunclear\b|"
+                  r"\bnot (?:a |very )?confident\b", re.I)
 _HIGH = re.compile(r"\bhigh[- ]confidence\b|\bcertainly\b|\bdefinitely\b|\bclearly (?:shows?|expresses|indicates|"
                    r"is|a)\b|\bunmistakabl\w*|\bwithout (?:a )?doubt\b|\bno doubt\b|\bconfident(?:ly)?\b|"
                    r"\bobviously\b", re.I)

@@ -112,6 +112,9 @@ PLANTED = [
     ("hedging next to a confident answer", FACE_GOOD, PHOTO,
      ("The face most likely shows happiness.", "With only weak cues, the answer is happiness, with low confidence."),
      "confidence_mismatch", {"probability": 0.97}),
+    ("'not a confident one' next to a confident answer", FACE_GOOD, PHOTO,  # read off a model draft at p 0.93
+     ("The face most likely shows happiness.", "The most likely reading is happiness, though not a confident one."),
+     "confidence_mismatch", {"probability": 0.93}),
     ("certainty next to an unsure answer", FACE_GOOD, PHOTO,
      ("The face most likely shows happiness.", "The face clearly shows happiness."),
      "confidence_mismatch", {"probability": 0.2}),
