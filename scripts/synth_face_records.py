@@ -77,6 +77,7 @@ def draw_face(rng: random.Random, intent: str):
             expression = {k: v / z for k, v in expression.items()}
     w = rng.uniform(90, 420)
     x0, y0 = rng.uniform(10, 300), rng.uniform(10, 200)
+    inten = {au: round(v, 2) for au, v in inten.items()}  # as stored in records (to_dict rounds), so letters match
     return FaceObs(box=(x0, y0, x0 + w, y0 + w * rng.uniform(1.1, 1.3)), score=rng.uniform(0.85, 0.995),
                    pose={"yaw": rng.uniform(-20, 20), "pitch": rng.uniform(-12, 12), "roll": rng.uniform(-8, 8)},
                    aus=to_au_obs(inten), expression={FER_NAME[k]: round(v, 4) for k, v in expression.items()},

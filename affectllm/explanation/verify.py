@@ -108,6 +108,35 @@ def _label_flags(ex, answer: str | None, tax, ev: E.Evidence) -> list[tuple[str,
                 if x <= a + E.MARGIN:
                     out.append(("interpretation_mismatch", f"{s.strip()!r} says {here[0]} fits better, but the "
                                                            f"evidence scores {here[0]} {x:.2f} and {answer} {a:.2f}"))
+        out += _reasoning_flags(ex.interpretation, answer, tax)
+    return out
+
+
+_RUNNER_UP = re.compile(r"\brunner-up is (\w+)|\b(\w+) is the runner-up", re.I)
+_AROUSAL = re.compile(r"\b(high|low) arousal,? (which fits|in line with|which is unusual for|which does not fit) (\w+)",
+                      re.I)
+
+
+def _reasoning_flags(interpretation: str, answer: str, tax) -> list[tuple[str, str]]:
+    """Reasoning that contradicts itself: the answer named as its own runner-up, or an arousal
+    level said to fit (or not to fit) a label whose arousal is the other way round."""
+    from affectllm.knowledge.taxonomy import valence_arousal
+
+    out = []
+    for m in _RUNNER_UP.finditer(interpretation):
+        if normalize_label(m.group(1) or m.group(2), tax) == answer:
+            out.append(("interpretation_mismatch", f"names the answer {answer} as its own runner-up"))
+    for m in _AROUSAL.finditer(interpretation):
+        label = normalize_label(m.group(3), tax)
+        try:
+            want = valence_arousal(label)[1] if label else None
+        except ValueError:
+            want = None
+        if want not in ("high", "low"):
+            continue
+        fits = m.group(2).lower() in ("which fits", "in line with")
+        if fits != (m.group(1).lower() == want):
+            out.append(("interpretation_mismatch", f"{m.group(0)!r}: {label} is a {want}-arousal emotion"))
     return out
 
 

@@ -118,6 +118,13 @@ PLANTED = [
     ("certainty next to an unsure answer", FACE_GOOD, PHOTO,
      ("The face most likely shows happiness.", "The face clearly shows happiness."),
      "confidence_mismatch", {"probability": 0.2}),
+    # read off the retrained mini's EmoDB drafts, which passed: self-contradicting reasoning
+    ("the answer named as its own runner-up", CLIP_GOOD, CLIP,
+     ("(0.60).\n", "(0.60). The runner-up is happiness: it fits the voice, but happiness fits more of the evidence.\n"),
+     "interpretation_mismatch", {}),
+    ("an arousal level said to fit a label of the other arousal", CLIP_GOOD, CLIP,
+     ("(0.60).\n", "(0.60). A raised pitch points to low arousal, which fits happiness.\n"),
+     "interpretation_mismatch", {}),
     ("malformed: text after the answer", FACE_GOOD, PHOTO, ("</answer>", "</answer> and more"), "malformed", {}),
 ]
 
