@@ -33,6 +33,7 @@ from affectllm.knowledge.taxonomy import get_taxonomy, normalize_label
 # Core flag code -> the report category records have always been counted under.
 CATEGORY = {"malformed": "format", "empty_section": "format", "cut_section": "format",
             "conclusion_mismatch": "label", "interpretation_mismatch": "label", "invented_au": "au",
+            "wrong_au_meaning": "au",
             "wrong_intensity": "intensity", "false_prosody": "prosody", "wrong_modality": "modality",
             "false_agreement": "classifier", "invented_number": "number", "wrong_label_score": "number",
             "invented_time": "time", "misquoted_text": "quote", "confidence_mismatch": "confidence"}

@@ -199,3 +199,28 @@ def check_aus(text: str, obs: Observations) -> list[tuple[str, str]]:
     return list(dict.fromkeys(reasons))
 
 
+
+
+# An Observations bullet about one AU: "AU6 cheek raiser, intensity C (marked): <gloss>" and the
+# template's other joints ("; it shows", ", meaning", ", i.e."); the gloss is what the AU means.
+_AU_BULLET = re.compile(r"^\s*[-*]?\s*(AU\d{1,2})\b.*?\)\s*(?::|; it shows|, meaning|, i\.e\.)\s*(?P<gloss>.+?)\s*$",
+                        re.I)
+
+
+def check_au_meanings(observations: str) -> list[tuple[str, str]]:
+    """wrong_au_meaning: an AU bullet whose description is not that AU's (``knowledge.emfacs.AU_SIGNALS``;
+    a description may stop early, but not say something else)."""
+    from affectllm.knowledge.emfacs import AU_SIGNALS
+
+    out = []
+    for line in observations.splitlines():
+        m = _AU_BULLET.match(line)
+        if not m:
+            continue
+        au = "AU" + str(int(m.group(1)[2:]))
+        want = AU_SIGNALS.get(au, f"an action of the {AU_NAMES.get(au, '')}").lower()
+        have = re.sub(r"[^a-z0-9() ,.-]+", " ", m.group("gloss").lower()).strip(" .,")
+        w, h = re.findall(r"[a-z0-9]+", want), re.findall(r"[a-z0-9]+", have)
+        if h and w[:len(h)] != h:
+            out.append(("wrong_au_meaning", f"{au} is described as {m.group('gloss').strip()!r}; it means {want!r}"))
+    return out

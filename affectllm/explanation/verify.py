@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from affectllm.explanation import evidence_facts as E
-from affectllm.explanation.claims import _QUOTED, check_aus, check_prosody
+from affectllm.explanation.claims import _QUOTED, check_au_meanings, check_aus, check_prosody
 from affectllm.explanation.checks import (classifier_flags, confidence_flags, modality_flags, number_flags,
                                           section_flags, time_flags)
 from affectllm.perception.observations import Observations
@@ -30,7 +30,7 @@ from affectllm.explanation.parse import parse
 from affectllm.knowledge.taxonomy import get_taxonomy, label_mentions, normalize_label
 
 CODES = ("wrong_modality", "conclusion_mismatch", "interpretation_mismatch", "false_agreement",
-         "invented_number", "invented_time", "invented_au", "wrong_label_score", "wrong_intensity",
+         "invented_number", "invented_time", "invented_au", "wrong_au_meaning", "wrong_label_score", "wrong_intensity",
          "false_prosody", "cut_section", "empty_section", "misquoted_text", "confidence_mismatch", "malformed")
 
 # Parser issues that have their own code (missing parts are empty sections; a conclusion that
@@ -182,6 +182,7 @@ def verify(text: str, obs: Observations, answer: str | None = None, probability:
     unquoted = _QUOTED.sub('""', body)  # quoted words are the speaker's, not claims
     found += modality_flags(unquoted, obs)
     found += check_aus(unquoted, obs)
+    found += check_au_meanings(ex.observations or "")
     found += check_prosody(unquoted, obs)
     found += classifier_flags(unquoted, obs, ev, answer, classifiers or {})
     found += number_flags(unquoted, obs, ev, classifiers or {})

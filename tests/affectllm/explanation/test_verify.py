@@ -118,6 +118,8 @@ PLANTED = [
     ("certainty next to an unsure answer", FACE_GOOD, PHOTO,
      ("The face most likely shows happiness.", "The face clearly shows happiness."),
      "confidence_mismatch", {"probability": 0.2}),
+    ("an AU described as something it does not mean", FACE_GOOD, PHOTO,  # read off a passing model draft
+     ("pulled-up lip corners", "pulled-up lip corners pointing to the stomach"), "wrong_au_meaning", {}),
     # read off the retrained mini's EmoDB drafts, which passed: self-contradicting reasoning
     ("the answer named as its own runner-up", CLIP_GOOD, CLIP,
      ("(0.60).\n", "(0.60). The runner-up is happiness: it fits the voice, but happiness fits more of the evidence.\n"),
