@@ -10,7 +10,7 @@ that passed the one verifier (or says which checks it failed).
 2. keeps, of the candidate rationales that argue for the decided label and pass
    :func:`~affectllm.explanation.verify.verify` (each one's answer tag is rewritten to the decided
    label first, so a rationale that concludes otherwise is caught as a conclusion mismatch), the
-   one the training rewards rank highest (:func:`best_candidate`);
+   one that grounds best in the face's AUs within a length budget (:func:`best_candidate`);
 3. otherwise writes the deterministic template rationale (``explanation.template``) for the
    decided label from the same evidence, verifies it too, and says so (``rationale_source``).
 
@@ -128,23 +128,23 @@ def settle(item_id: str, obs: Observations, candidates: list[str], llm_probabili
                    rejected)
 
 
-RANKING = ("format", "consistency", "au_grounding", "length")  # training rewards that rank passing candidates
-
-
 def best_candidate(texts: list[str], obs: Observations, taxonomy: str) -> str:
-    """The verified candidate the training rewards (:data:`RANKING`, ``train.rewards``) score
-    highest; ties go to the earlier one (the greedy draw comes first)."""
+    """The verified candidate that grounds best in the face's AUs (F1 of cited vs present AUs, as
+    the training's AU-grounding reward) and stays within 150 words; ties go to the earlier one
+    (the greedy draft comes first). Every candidate here already passed the verifier."""
     if len(texts) == 1:
         return texts[0]
-    from train.rewards import REWARDS
+    from affectllm.explanation.parse import parse
 
-    kw = {"taxonomy": [taxonomy] * len(texts),
-          "evidence_aus": [obs.evidence_aus() if obs.main_face is not None else None] * len(texts)}
-    total = [0.0] * len(texts)
-    for name in RANKING:
-        for i, v in enumerate(REWARDS[name](texts, **kw)):
-            total[i] += v or 0.0
-    return texts[max(range(len(texts)), key=lambda i: (total[i], -i))]
+    present = set(obs.evidence_aus()) if obs.main_face is not None else set()
+
+    def score(text: str) -> float:
+        cited = set(parse(text, taxonomy).cited_aus)
+        f1 = 1.0 if not present and not cited else 2 * len(present & cited) / (len(present) + len(cited))
+        words = len(text.split())
+        return f1 - max(0.0, (words - 150) / 150)
+
+    return texts[max(range(len(texts)), key=lambda i: (score(texts[i]), -i))]
 
 
 def _answer(decision, text, source, flags, llm_probabilities, rejected) -> Answer:

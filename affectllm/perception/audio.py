@@ -212,6 +212,8 @@ class AudioPerceiver:
         WeightsNotFound when its Whisper model is not installed)."""
         vm = self.voice_model
         if vm.encoder != self.whisper_name or vm.layer is not None:
+            if vm.layer is not None and vm.layer >= len(self.model(vm.encoder).encoder.blocks):
+                return {}  # a Whisper model without that layer: not the features it reads
             features = self.layer_features(wav, vm.encoder, [vm.layer])[vm.layer]
         return vm.scores(features) if features.shape[-1] == vm.dim else {}
 
