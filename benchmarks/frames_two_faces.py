@@ -20,7 +20,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-DEFAULT = Path.home() / ".cache/affectllm/downloads/pyfeat/WolfgangLanger_Pexels.mp4"
+from affectllm.paths import PYFEAT_CLIP  # noqa: E402
 HALF = (480, 270)
 
 
@@ -45,7 +45,7 @@ def make_two_person(src: Path, dst: Path) -> int:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--video", type=Path, default=DEFAULT)
+    ap.add_argument("--video", type=Path, default=PYFEAT_CLIP)
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results/frames_two_faces.txt")
     ap.add_argument("--work", type=Path, default=Path("/tmp/affectllm_frames_bench"))
     args = ap.parse_args(argv)

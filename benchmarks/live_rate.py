@@ -19,12 +19,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-DEFAULT = Path.home() / ".cache/affectllm/downloads/pyfeat/WolfgangLanger_Pexels.mp4"
+from affectllm.paths import PYFEAT_CLIP  # noqa: E402
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--video", type=Path, default=DEFAULT)
+    ap.add_argument("--video", type=Path, default=PYFEAT_CLIP)
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results/live_rate.txt")
     args = ap.parse_args(argv)
     if not args.video.is_file():

@@ -18,12 +18,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-CLIP = Path.home() / ".cache/affectllm/downloads/pyfeat/WolfgangLanger_Pexels.mp4"
+from affectllm.paths import PYFEAT_CLIP  # noqa: E402
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--video", type=Path, default=CLIP)
+    ap.add_argument("--video", type=Path, default=PYFEAT_CLIP)
     ap.add_argument("--every", type=int, default=24, help="frames between moments (24: about 1 s)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results/video_rationales.txt")
     args = ap.parse_args(argv)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
+from affectllm.paths import PYFEAT_CLIP
 
-PYFEAT_CLIP = Path.home() / ".cache/affectllm/downloads/pyfeat/WolfgangLanger_Pexels.mp4"
 
 
 def to_y4m(src: str | Path, out: str | Path, max_side: int = 640, seconds: float | None = None) -> Path:

