@@ -73,8 +73,6 @@ def default_perceive(voice_scores: dict[str, dict[str, float]] | None = None, te
 
     perception = Perception(**options)
     voice_scores = voice_scores or {}
-    expert = []  # the text classifier, loaded on the first text
-
     def perceive(sample: Sample) -> Observations:
         obs = perception.perceive(sample.to_item())
         if sample.id in voice_scores and obs.audio is not None and obs.audio.expression:
@@ -82,10 +80,7 @@ def default_perceive(voice_scores: dict[str, dict[str, float]] | None = None, te
         if text_classifier and obs.text and not obs.text_expression:
             from affectllm.perception.text_expression import annotate, shipped
 
-            if not expert:
-                expert.append(shipped())
-            if expert[0]:
-                annotate(obs, expert[0])
+            annotate(obs, shipped())  # shipped() loads the classifier once per process
         return obs
 
     perceive.feature_tag = (f"{'+'.join(sorted(perception.modalities))}_{perception.whisper_name}_"
