@@ -98,11 +98,49 @@ def _which(before: str, extra: dict) -> str:
     return "face"
 
 
+_RANKS = re.compile(r"\b(?:puts|ranks) \w+ (?:first|highest|on top)\b|\brates \w+ highest\b", re.I)
+# where a classifier's own clause ends: what follows is about other evidence ("..., and AU12 matches")
+_CLAUSE_END = re.compile(r",\s*(?:and|but|while|whereas)\b|\bbut\b|\bwhile\b|\bwhereas\b|\bprototype\b|"
+                         r"\bEMFACS\b|\baction units?\b|\bAU\d", re.I)
+
+
+def _score_flags(name: str, seg: str, ranked: list[tuple[str, float]], ev: E.Evidence,
+                 label_scores: dict[str, list[float]]) -> list[tuple[str, str]]:
+    """wrong_label_score: a number in a classifier's own clause ("puts neutral first (0.42)") must be
+    that classifier's score of the label it follows, to its printed precision. Only numbers that are
+    the label's score from another source (a prototype's) are flagged here; :func:`number_flags`
+    flags the rest, once."""
+    cut = _CLAUSE_END.search(seg)
+    seg = seg[:cut.start()] if cut else seg
+    raw = {"face": ev.classifier_raw, "voice": ev.voice_classifier_raw}.get(name, [])
+    tax, out, start = ev.taxonomy, [], 0
+    for m in _DECIMAL.finditer(seg):
+        labels = label_mentions(seg[start:m.start()], tax, keep_negated=True)
+        start = m.end()
+        if not labels:
+            continue
+        label = labels[-1][1]
+        x, k = float(m.group(1)), len(m.group(1).split(".")[1])
+        own = [v for lab, v in ranked if lab == label] or [0.0]
+        own += [v for n, v in raw if normalize_label(n, tax) == label]
+        def near(vs, x=x, k=k):
+            return any(abs(v - x) <= 10 ** -k + 1e-9 for v in vs)
+
+        if not near(own) and near(label_scores.get(label, [])):
+            out.append(("wrong_label_score", f"gives the {name} classifier's {label} as {m.group(1)}, but it "
+                                             f"scores {label} {max(own):.2f}"))
+    return out
+
+
 def classifier_flags(text: str, obs: Observations, ev: E.Evidence, answer: str | None,
                      extra: dict) -> list[tuple[str, str]]:
     """false_agreement: a classifier named as favouring, agreeing or disagreeing when its scores say otherwise."""
-    channels, out = _channels(obs, ev, extra), []
+    channels, out, label_scores = _channels(obs, ev, extra), [], _label_scores(obs, ev, extra)
     for s in re.split(r"(?<=[.!?;])\s+|\n", text):
+        for r in _RANKS.finditer(s):
+            if not re.search(r"\bclassifiers?\b", s[:r.start()], re.I):
+                out.append(("false_agreement", f"{s[:r.end()].strip()!r}: only a classifier of the evidence "
+                                               f"ranks labels, and none is named"))
         hits = list(re.finditer(r"\bclassifiers?\b", s, re.I))
         for i, m in enumerate(hits):
             name = _which(s[max(0, m.start() - 40):m.start()], extra)
@@ -115,6 +153,7 @@ def classifier_flags(text: str, obs: Observations, ev: E.Evidence, answer: str |
                             + {"face": "a face", "voice": "a voice"}.get(name, "this input")))
                 continue
             top, p = ranked[0]
+            out += _score_flags(name, seg, ranked, ev, label_scores)
             named = [lab for _, lab in label_mentions(seg, ev.taxonomy)]
             if named and named[0] != top:
                 out.append(("false_agreement", f"says the {name} classifier favours {named[0]} but its top "

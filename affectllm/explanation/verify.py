@@ -25,6 +25,7 @@ from affectllm.explanation import evidence_facts as E
 from affectllm.explanation.claims import _QUOTED, check_au_meanings, check_aus, check_prosody
 from affectllm.explanation.checks import (classifier_flags, confidence_flags, modality_flags, number_flags,
                                           section_flags, time_flags)
+from affectllm.explanation.knowledge_checks import knowledge_flags
 from affectllm.perception.observations import Observations
 from affectllm.explanation.parse import parse
 from affectllm.knowledge.taxonomy import get_taxonomy, label_mentions, normalize_label
@@ -187,6 +188,8 @@ def verify(text: str, obs: Observations, answer: str | None = None, probability:
     found += classifier_flags(unquoted, obs, ev, answer, classifiers or {})
     found += number_flags(unquoted, obs, ev, classifiers or {})
     found += time_flags(unquoted, obs)
+    found += knowledge_flags(unquoted, _QUOTED.sub('""', ex.interpretation or ""), obs, ev, answer, tax,
+                             classifiers)
     found += _quote_flags(body, obs)
     found += confidence_flags(" ".join((ex.interpretation, ex.conclusion)), probability)
     return Verdict([Flag(c, d) for c, d in dict.fromkeys(found)])

@@ -127,8 +127,40 @@ PLANTED = [
     ("an arousal level said to fit a label of the other arousal", CLIP_GOOD, CLIP,
      ("(0.60).\n", "(0.60). A raised pitch points to low arousal, which fits happiness.\n"),
      "interpretation_mismatch", {}),
+    # read off the retrained mini's London face drafts, which passed: knowledge and rankings made up
+    ("an EMFACS prototype that does not exist", FACE_GOOD, PHOTO,
+     ("the EMFACS happiness prototype", "the EMFACS anxiety prototype"), "wrong_au_meaning", {}),
+    ("a ranking credited to something that is no classifier", FACE_GOOD, PHOTO,
+     ("(0.70).\n", "(0.70). The EMFACS happiness evaluator also puts happiness first (0.70).\n"), "false_agreement", {}),
+    ("an AU called the core of an emotion it is not the core of", FACE_GOOD, PHOTO,
+     ("(0.70).\n", "(0.70). AU6 is also the core of happiness.\n"), "wrong_au_meaning", {}),
+    ("a runner-up neither the evidence nor a classifier ranks second", FACE_GOOD, PHOTO,
+     ("(0.70).\n", "(0.70). Surprise is the runner-up: it fits the face, but happiness fits more of the evidence.\n"),
+     "interpretation_mismatch", {}),
+    ("the runner-up's 'missing' AU is not in its prototype", FACE_GOOD, PHOTO,
+     ("(0.70).\n", "(0.70). Neutral is the runner-up: it fits the face, but its nose wrinkler is not active.\n"),
+     "wrong_au_meaning", {}),
+    ("another label said to fit better on its own when it scores lower", FACE_GOOD, PHOTO,
+     ("(0.70).\n", "(0.70). Sadness fits the face better on its own, but the expression classifier's confidence in "
+                   "happiness outweighs it.\n"), "interpretation_mismatch", {}),
+    ("'no action unit is active' next to active AUs", FACE_GOOD, PHOTO,
+     ("(0.70).\n", "(0.70). No action unit is active in the face.\n"), "invented_au", {}),
     ("malformed: text after the answer", FACE_GOOD, PHOTO, ("</answer>", "</answer> and more"), "malformed", {}),
 ]
+
+
+def test_a_classifier_claim_carrying_another_sources_score_is_flagged():
+    """"The expression classifier also puts neutral first (0.42)" where 0.42 is a prototype's score
+    of neutral and the classifier's is 0.91: real number, wrong source (read off a London draft)."""
+    from affectllm.knowledge.emfacs import match_prototypes
+
+    proto = dict(match_prototypes({a.au: a.intensity for a in FACE.aus}))["happiness"]
+    assert abs(proto - 0.70) > 0.01
+    text = FACE_GOOD.replace("rating happiness highest (0.70)", f"rating happiness highest ({proto:.2f})")
+    v = verify(text, PHOTO)
+    assert "wrong_label_score" in v.codes, v.flags
+    assert [f.code for f in v.flags].count("wrong_label_score") == 1
+    assert "invented_number" not in v.codes  # flagged once, for the source
 
 
 @pytest.mark.parametrize("name,base,obs,edit,code,kw", PLANTED, ids=[p[0] for p in PLANTED])
