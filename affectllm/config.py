@@ -122,6 +122,11 @@ class PromptingConfig:
     # Modalities the adapters were not trained on: items with that evidence get evidence-anchored
     # (guided) decoding, as the untrained base does, instead of free generation.
     guided_modalities: list[str] = field(default_factory=list)
+    # Modalities whose items (when they are all the item has) get the data engine's template
+    # without drafts: set for a model whose drafts for them pass the verifier too rarely to be
+    # worth their time (measured on dev items, see its card). A question or conversation still
+    # goes to the LLM.
+    template_modalities: list[str] = field(default_factory=list)
 
 
 @dataclass

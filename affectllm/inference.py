@@ -90,6 +90,13 @@ class ExplainResult:
         }
 
 
+def _present(obs: Observations) -> set[str]:
+    """The modalities an item's evidence has: face (a face or a video), audio, text."""
+    present = {"face": obs.main_face is not None or obs.video is not None,
+               "audio": obs.audio is not None, "text": bool(obs.text)}
+    return {m for m, yes in present.items() if yes}
+
+
 def results_to_frame(results: Sequence[ExplainResult]):
     """A pandas DataFrame of many results, one row per input (as py-feat's ``Fex`` gives its users).
 
@@ -148,7 +155,8 @@ class Explainer:
     def __init__(self, model, perception: Perception | None = None, taxonomy: str | None = None,
                  max_new_tokens: int | None = None, batch_size: int = 8, max_time_s: float | None = 180.0,
                  seed: int = 0, hints: bool = True, guided: bool | None = None, merge_lora: bool = True,
-                 cpu_weights: str | None = None, text_expert=None, candidates: int = 3):
+                 cpu_weights: str | None = None, text_expert=None, candidates: int = 3,
+                 template_modalities: list[str] | None = None):
         self.model = model
         # Rationales per item at most: the greedy one, then, for items whose greedy rationale fails
         # the verifier, candidates - 1 sampled ones (one batch) before the template is shown.
@@ -160,6 +168,9 @@ class Explainer:
         self._text_expert = text_expert
         self.config = model.config
         self.taxonomy = taxonomy or self.config.prompting.taxonomy
+        # modalities explained by the template without drafts (None: the model's config; [] drafts all)
+        self.template_modalities = set(self.config.prompting.template_modalities if template_modalities is None
+                                       else template_modalities)
         self.evidence = {m: c.evidence for m, c in self.config.encoders.items() if c.enabled}
         self.perception = perception or Perception()
         # None: the model's own budget (config llm.max_new_tokens: long enough for the rationales it was trained on)
@@ -327,9 +338,20 @@ class Explainer:
         evidence includes a modality the adapters were never trained on."""
         if self.guided or self._force_guided or obs is None:
             return self.guided
-        present = {"face": obs.main_face is not None or obs.video is not None,
-                   "audio": obs.audio is not None, "text": bool(obs.text)}
-        return any(present.get(m) for m in self.config.prompting.guided_modalities)
+        return any(m in self.config.prompting.guided_modalities for m in _present(obs))
+
+    def _template_only(self, obs: Observations | None, question, history) -> bool:
+        """The item is explained by the template without drafts: a plain request (no question or
+        conversation) whose modalities are all in the model's ``prompting.template_modalities``."""
+        present = _present(obs) if obs is not None else set()
+        return (not question and not history and bool(present)
+                and present <= self.template_modalities)
+
+    def _template(self, res: ExplainResult, decided) -> None:
+        self._settle(res, [], None, decided)
+        res.warnings.append(f"{res.id}: this model drafts no rationale for "
+                            f"{'+'.join(sorted(_present(res.observations)))} input (its drafts rarely pass the "
+                            "verifier; prompting.template_modalities): the evidence template is shown")
 
     def _explain_chunk(self, chunk, question, history) -> list[ExplainResult]:
         perceived = [self._perceived(it) for it in chunk]
@@ -337,7 +359,9 @@ class Explainer:
         prepared = [self._prompt(r, question, history) for r in perceived]
         groups: dict[bool, list[int]] = {}
         for i, (r, p) in enumerate(prepared):
-            if p is not None:
+            if p is not None and self._template_only(r.observations, question, history):
+                self._template(r, p[4])
+            elif p is not None:
                 groups.setdefault(self._guided_for(r.observations), []).append(i)
         for guided, idx in groups.items():
             self._generate_group([prepared[i] for i in idx], guided)
@@ -416,6 +440,11 @@ class Explainer:
 
         res, prep = self._prepare(item, question, history)
         if prep is None:
+            yield res
+            return
+        if self._template_only(res.observations, question, history):
+            self._template(res, prep[4])
+            yield res.explanation.text
             yield res
             return
         batch = self._batch([prep])

@@ -8,7 +8,9 @@ uses evidence-anchored decoding for items with that evidence (``prompting.guided
 ``--text-only M`` drops the projector and keeps the evidence as text, but leaves decoding free: for
 a modality trained on textual evidence only (affectllm-mini's synthetic faces have no embeddings).
 ``--max-new-tokens N`` sets the model's own rationale budget (config ``llm.max_new_tokens``): long
-enough for the rationales it was trained on, so they are not cut.
+enough for the rationales it was trained on, so they are not cut. ``--template-modalities M``
+(repeatable) sets ``prompting.template_modalities``: items with only that evidence get the verified
+template without drafts, for a model whose drafts for them rarely pass the verifier (measure first).
 
 float16 halves the committed size (LoRA + projectors: ~47 MB -> ~23 MB); loading casts back to
 the model's float32 parameters. The script reloads the shipped copy and checks that its logits
@@ -48,17 +50,21 @@ def mark_untrained(folder: Path, modalities: list[str], guided_too: bool = True)
               metadata={"format": "pt"})
 
 
-def set_budget(folder: Path, max_new_tokens: int) -> None:
-    """The model's own rationale budget (config ``llm.max_new_tokens``), used when a caller names none."""
+def set_config(folder: Path, max_new_tokens: int | None, template_modalities: list[str]) -> None:
+    """The model's own rationale budget (config ``llm.max_new_tokens``, used when a caller names none)
+    and the modalities it leaves to the template (``prompting.template_modalities``)."""
     import json
 
     cfg_path = folder / "config.json"
     cfg = json.loads(cfg_path.read_text())
-    cfg["llm"]["max_new_tokens"] = int(max_new_tokens)
+    if max_new_tokens:
+        cfg["llm"]["max_new_tokens"] = int(max_new_tokens)
+    cfg["prompting"]["template_modalities"] = list(template_modalities)
     cfg_path.write_text(json.dumps(cfg, indent=2) + "\n")
 
 
-def main(src: str, dst: str, untrained: list[str], text_only: list[str] = (), max_new_tokens: int | None = None) -> int:
+def main(src: str, dst: str, untrained: list[str], text_only: list[str] = (), max_new_tokens: int | None = None,
+         template_modalities: list[str] = ()) -> int:
     from affectllm.model.affect_llm import AffectLLM
 
     src_p, dst_p = Path(src), Path(dst)
@@ -71,8 +77,7 @@ def main(src: str, dst: str, untrained: list[str], text_only: list[str] = (), ma
         mark_untrained(dst_p, untrained)
     if text_only:
         mark_untrained(dst_p, list(text_only), guided_too=False)
-    if max_new_tokens:
-        set_budget(dst_p, max_new_tokens)
+    set_config(dst_p, max_new_tokens, list(template_modalities))
     cfg = dst_p / "adapter" / "adapter_config.json"
     if cfg.is_file():  # the training machine's cache path means nothing elsewhere
         import json
@@ -105,5 +110,6 @@ if __name__ == "__main__":
     ap.add_argument("--untrained", action="append", default=[], choices=["face", "audio", "image"])
     ap.add_argument("--text-only", action="append", default=[], choices=["face", "audio", "image"])
     ap.add_argument("--max-new-tokens", type=int, default=None, help="the model's rationale budget (config)")
+    ap.add_argument("--template-modalities", action="append", default=[], choices=["face", "audio", "text"])
     a = ap.parse_args()
-    sys.exit(main(a.src, a.dst, a.untrained, a.text_only, a.max_new_tokens))
+    sys.exit(main(a.src, a.dst, a.untrained, a.text_only, a.max_new_tokens, a.template_modalities))

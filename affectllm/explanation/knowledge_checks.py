@@ -26,6 +26,8 @@ from affectllm.knowledge.emfacs import AU_SIGNALS, EMFACS_PROTOTYPES, EMFACS_VAR
 from affectllm.knowledge.taxonomy import normalize_label
 from affectllm.perception.observations import Observations
 
+_FER_NAMES = {"happy": "happiness", "sad": "sadness", "angry": "anger", "fearful": "fear", "surprised": "surprise",
+              "disgusted": "disgust"}  # the expression classifier's own names for the prototypes' emotions
 _EMFACS = re.compile(r"\bEMFACS\s+([A-Za-z-]+)(?:\s+([A-Za-z-]+))?")
 _CORE = re.compile(r"\bcore of (?:the )?([A-Za-z]+)", re.I)
 _RUNNER = re.compile(r"\brunner-up is (\w+)|\b(\w+) is the runner-up", re.I)
@@ -55,7 +57,8 @@ def _emfacs_flags(text: str, tax) -> list[tuple[str, str]]:
         if first == "defines":
             continue  # "EMFACS defines no X prototype": checked below
         # the prototype's own name or the taxonomy label standing for it, not a synonym ("anxiety")
-        named = first in EMFACS_PROTOTYPES or (first in tax.labels and E.proto_emotion(first, tax) is not None)
+        named = first in EMFACS_PROTOTYPES or first in _FER_NAMES or (
+            first in tax.labels and E.proto_emotion(first, tax) is not None)
         if not named or second not in ("prototype", "prototypes"):
             out.append(("wrong_au_meaning", f"{m.group(0)!r}: EMFACS has prototypes for "
                                             f"{', '.join(EMFACS_PROTOTYPES)} only, and no other scores"))

@@ -36,9 +36,12 @@ def decision_markdown(result) -> str | None:
         lines.append(f"- the language model alone would say {ans.llm_emotion}; the classifiers overruled it")
     if d.guard_applied:
         lines.append("- no channel was confident, so the answer's probability was capped")
-    if ans.rationale_source == "template":
+    if ans.rationale_source == "template" and ans.rejected:
         lines.append("- the model's own rationale failed the verifier, so a rationale built from the evidence "
                      "is shown instead")
+    elif ans.rationale_source == "template":
+        lines.append("- a rationale built from the evidence is shown: this model's own drafts for such input "
+                     "rarely pass the verifier, so none was written")
     if ans.flags:
         lines.append("- verifier flags on the shown rationale: " + ", ".join(f["code"] for f in ans.flags))
     return "\n".join(lines)

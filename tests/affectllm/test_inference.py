@@ -141,3 +141,46 @@ def test_a_failed_greedy_rationale_gets_sampled_candidates_before_the_template(t
     assert three.to_dict()["rationale"] == one.to_dict()["rationale"]  # the same verified template
     with pytest.raises(ValueError, match="candidates must be at least 1"):
         Explainer(model, candidates=0, merge_lora=False)
+
+
+def test_template_modalities_skip_drafts_for_those_items_only(tiny_affect_factory, monkeypatch):
+    import affectllm.generation.guided as guided
+
+    model = tiny_affect_factory("llama").eval()
+    face = _face_obs("happy.jpg", [("AU6", 2.8), ("AU12", 3.6)])
+    drafted = Explainer(model, max_new_tokens=8, guided=True, candidates=1, merge_lora=False).explain(face)
+    assert len(drafted.answer.rejected) == 1  # without the setting, the face item is drafted
+
+    calls = []
+    real = guided.generate_rationales
+    monkeypatch.setattr(guided, "generate_rationales", lambda *a, **k: calls.append(1) or real(*a, **k))
+    exp = Explainer(model, max_new_tokens=8, guided=True, candidates=1, merge_lora=False,
+                    template_modalities=["face"])
+    res = exp.explain(face)
+    assert calls == []  # no draft for a face-only item
+    assert res.to_dict()["rationale_source"] == "template" and res.answer.rejected == []
+    assert res.to_dict()["rationale"] == drafted.to_dict()["rationale"]  # the same verified template
+    assert any("drafts no rationale for face input" in w for w in res.warnings)
+    streamed = list(exp.explain(face, stream=True))
+    assert calls == [] and streamed[-1].to_dict()["rationale"] == res.to_dict()["rationale"]
+    # a question goes to the LLM; so does an item with more than the face
+    exp.explain(face, question="Why not sadness?")
+    assert len(calls) == 1
+    with_text = _face_obs("happy.jpg", [("AU6", 2.8), ("AU12", 3.6)])
+    with_text.text = "what a lovely day"
+    Explainer(model, max_new_tokens=8, guided=True, candidates=1, merge_lora=False, text_expert=False,
+              template_modalities=["face"]).explain(with_text)
+    assert len(calls) == 2
+
+
+def test_the_decision_panel_says_why_the_template_is_shown(tiny_affect_factory):
+    from affectllm.ui.decision_panel import decision_markdown
+
+    model = tiny_affect_factory("llama").eval()
+    face = _face_obs("happy.jpg", [("AU6", 2.8), ("AU12", 3.6)])
+    failed = Explainer(model, max_new_tokens=8, guided=True, candidates=1, merge_lora=False).explain(face)
+    skipped = Explainer(model, max_new_tokens=8, guided=True, candidates=1, merge_lora=False,
+                        template_modalities=["face"]).explain(face)
+    assert "failed the verifier" in decision_markdown(failed)
+    said = decision_markdown(skipped)
+    assert "failed the verifier" not in said and "none was written" in said

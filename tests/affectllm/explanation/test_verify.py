@@ -324,3 +324,11 @@ def test_eval_verifier_block_counts_stored_verdicts_and_unverified_lines():
     assert block["flag_rates"]["n"] == 2 and block["flag_rates"]["invented_number"] == 0.5
     assert block["n_unverified"] == 1 and block["rationale_stats"]["n"] == 3
     assert verifier_block([{"rationale": TEXT_GOOD}])["flag_rates"] is None
+
+
+def test_an_au_gloss_may_list_fewer_emotions_but_no_other_one():
+    from affectllm.explanation.claims import check_au_meanings
+
+    assert check_au_meanings("- AU1 inner brow raiser, intensity A (trace): raised inner brows, seen in sadness and worry") == []
+    bad = check_au_meanings("- AU1 inner brow raiser, intensity A (trace): raised inner brows, seen in sadness and joy")
+    assert [c for c, _ in bad] == ["wrong_au_meaning"]
