@@ -402,9 +402,10 @@ class Explainer:
                                    batch_llm_s=t_total)
 
     def _retry_failed(self, todo, rationales: list[str], llm: list[dict], guided: bool) -> None:
-        """Items whose greedy rationale failed the verifier get ``candidates - 1`` sampled ones (one
-        batch per item, seeded per item, so batched answers equal one-by-one answers); the best
-        verified candidate is shown, else the template."""
+        """Items whose greedy rationale failed the verifier get ``candidates - 1`` sampled ones, all
+        failing items' rows in one batch; each row samples from its own seed
+        (``generation.row_sampling``), so an item gets the same draws alone or in any batch. The
+        best verified candidate is shown, else the template."""
         from affectllm.generation.guided import generate_rationales
 
         k = self.candidates - 1
@@ -412,14 +413,20 @@ class Explainer:
                  if k and res.error is None and res.answer is not None and res.answer.rationale_source != "model"]
         if not retry:
             return
-        for i in retry:  # one item at a time, seeded alike: an item gets the same draws alone or in a batch
+        rows = [todo[i][1] for i in retry for _ in range(k)]
+        seeds = [self.seed + 1 + r for _ in retry for r in range(k)]
+        try:
+            drawn = generate_rationales(self.model, self._batch(rows), self.max_new_tokens, self.max_time_s,
+                                        guided=guided, seeds=seeds)
+        except Exception as e:  # noqa: BLE001 - the greedy verdicts (templates) stand; say why
+            for i in retry:
+                todo[i][0].warnings.append(f"{todo[i][0].id}: further candidates failed: {type(e).__name__}: {e}")
+            return
+        for n, i in enumerate(retry):
             res, prep = todo[i]
-            torch.manual_seed(self.seed + 1)
             try:
-                drawn = generate_rationales(self.model, self._batch([prep] * k), self.max_new_tokens,
-                                            self.max_time_s, guided=guided, sample=True)
-                self._settle(res, [rationales[i]] + drawn, llm[i], prep[4])
-            except Exception as e:  # noqa: BLE001 - the greedy verdict (template) stands; say why
+                self._settle(res, [rationales[i]] + drawn[n * k:(n + 1) * k], llm[i], prep[4])
+            except Exception as e:  # noqa: BLE001 - this item keeps its greedy verdict; say why
                 res.warnings.append(f"{res.id}: further candidates failed: {type(e).__name__}: {e}")
 
     def _settle(self, res: ExplainResult, rationales: list[str], llm_probs: dict[str, float], decided=None) -> None:

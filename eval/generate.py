@@ -127,10 +127,13 @@ def explain_record(sample, result, system: str, model: str | None, taxonomy: str
 
 
 def _model_verdict(d: dict) -> dict | None:
-    """The verdict on the LLM's own rationale: rejected (its flags) or shown (the shown flags)."""
+    """The verdict on the LLM's own rationale: rejected (its flags) or shown (the shown flags);
+    None when the LLM wrote none (a template shown without drafts: ``prompting.template_modalities``)."""
     if d.get("rationale_source") is None:
         return None
     rejected = [r for r in d.get("rejected_rationales") or [] if r.get("source") == "model"]
+    if d["rationale_source"] == "template" and not rejected:
+        return None
     flags = rejected[0]["flags"] if rejected else d["rationale_flags"]
     return {"ok": not flags, "flags": flags}
 

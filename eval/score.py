@@ -141,8 +141,9 @@ def score_records(records: Sequence[dict], taxonomy: str | None = None) -> dict:
     if any("rationale" in r for r in records):
         block["explanation"] = _explanation_block(list(records))
         block["verifier"] = verifier_block([r for r in records if r.get("rationale")], tax.name)
-        block["model_verifier"] = verifier_block([{**r, "verifier": r.get("model_verifier")}
-                                                  for r in records if r.get("rationale")], tax.name)
+        drafted = [r for r in records if r.get("rationale") and r.get("model_verifier") is not None]
+        block["model_verifier"] = verifier_block([{**r, "verifier": r["model_verifier"]} for r in drafted],
+                                                 tax.name)  # items the LLM wrote a draft for
         sources = Counter(r.get("rationale_source") for r in records if r.get("rationale"))
         block["rationale_sources"] = {str(k): v for k, v in sources.items()}
     au_recs = [r for r in records if r.get("gold_aus")]

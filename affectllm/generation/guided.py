@@ -26,6 +26,7 @@ from affectllm.explanation.format import ANSWER_OPEN, ANSWER_PREFIX, HEADINGS, T
 from affectllm.generation.batch_cache import BatchCache
 from affectllm.generation.kv_cache import GrowingCache
 from affectllm.generation.prompt_cache import PromptCache
+from affectllm.generation.row_sampling import RowSampler
 from affectllm.generation.shared_prefix import start_shared
 
 # (heading written for the model, stop strings ending this part, share of the token budget)
@@ -97,18 +98,16 @@ def _stop_criterion(tokenizer, stops: tuple[str, ...]) -> StopStringCriteria:
     return StopStringCriteria(tokenizer, list(stops))
 
 
-SAMPLING = {"do_sample": True, "temperature": 0.8, "top_p": 0.95}  # extra candidates (``sample=True``)
+# extra candidates (``seeds``): temperature and nucleus of each row's own draws (generation.row_sampling)
+SAMPLING = {"temperature": 0.8, "top_p": 0.95}
 
 
-def _gen_kwargs(model, budget: int, stops, max_time: float | None, lead_ok: bool = False,
-                sample: bool = False) -> dict:
-    """Greedy (or, with ``sample``, :data:`SAMPLING`) decoding kwargs. ``lead_ok``: the part may
-    start with a newline, so a bare newline does not stop generation (the cut applies it after
+def _gen_kwargs(model, budget: int, stops, max_time: float | None, lead_ok: bool = False) -> dict:
+    """Greedy decoding kwargs (sampling is a processor, :func:`_processors`). ``lead_ok``: the part
+    may start with a newline, so a bare newline does not stop generation (the cut applies it after
     the first content)."""
     hf_stops = tuple(s for s in stops if not (lead_ok and s in _CUT_ONLY))
     kw = dict(max_new_tokens=max(1, budget), do_sample=False, repetition_penalty=1.1)
-    if sample:
-        kw.update(SAMPLING)
     if hf_stops:
         kw["stopping_criteria"] = StoppingCriteriaList([_stop_criterion(model.tokenizer, hf_stops)])
     if max_time:
@@ -116,12 +115,17 @@ def _gen_kwargs(model, budget: int, stops, max_time: float | None, lead_ok: bool
     return kw
 
 
-def _grounding(model, batch: Batch, idx: list[int], written: list[str]) -> dict:
-    """Generation kwargs that keep prompts ``idx`` from writing AUs outside their evidence."""
-    if batch.citable_aus is None:
-        return {}
-    return {"logits_processor": LogitsProcessorList([AUGrounding(
-        model.tokenizer, [batch.prompts[i] + written[i] for i in idx], [batch.citable_aus[i] for i in idx])])}
+def _processors(model, batch: Batch, idx: list[int], written: list[str], seeds: list[int] | None,
+                call: int) -> dict:
+    """Logits processors for prompts ``idx``: the AU grounding (no AU outside the evidence), then,
+    when ``seeds`` are given, each row's own sampling (last: it adds the noise greedy search reads)."""
+    procs = []
+    if batch.citable_aus is not None:
+        procs.append(AUGrounding(model.tokenizer, [batch.prompts[i] + written[i] for i in idx],
+                                 [batch.citable_aus[i] for i in idx]))
+    if seeds is not None:
+        procs.append(RowSampler([seeds[i] for i in idx], call=call, **SAMPLING))
+    return {"logits_processor": LogitsProcessorList(procs)} if procs else {}
 
 
 def _ungrounded_tail_dropped(batch: Batch, i: int, text: str) -> str:
@@ -131,15 +135,17 @@ def _ungrounded_tail_dropped(batch: Batch, i: int, text: str) -> str:
 
 
 def _continue(model, batch: Batch, written: list[str], idx: list[int], budget: int, stops, max_time,
-              lead_ok: bool = False, cache: PromptCache | None = None, sample: bool = False) -> None:
+              lead_ok: bool = False, cache: PromptCache | None = None, seeds: list[int] | None = None,
+              call: int = 0) -> None:
     """Let the model continue ``written[i]`` for prompts ``idx`` (in place), cut at ``stops``.
-    ``cache``: a :class:`PromptCache` to reuse (one-prompt batches only)."""
+    ``cache``: a :class:`PromptCache` to reuse (one-prompt batches only); ``seeds``: sample each
+    row with its own seed (``call``: this call's place in the rationale) instead of greedily."""
     if not idx:
         return
     feats, masks = batch.features(idx)
     ids, mask = _tokenize(model, [batch.prompts[i] + written[i] for i in idx])
-    kw = _gen_kwargs(model, budget, stops, max_time, lead_ok, sample)
-    kw.update(_grounding(model, batch, idx, written))
+    kw = _gen_kwargs(model, budget, stops, max_time, lead_ok)
+    kw.update(_processors(model, batch, idx, written, seeds, call))
     whole = isinstance(cache, BatchCache) and len(idx) == len(batch.prompts)
     if isinstance(cache, PromptCache):
         kw.update(cache.reuse(ids))
@@ -169,10 +175,11 @@ def bullet_budget(max_new_tokens: int) -> int:
 
 def generate_rationales(model, batch: Batch, max_new_tokens: int = 96, max_time: float | None = None,
                         guided: bool = True, cache: PromptCache | BatchCache | None = None,
-                        sample: bool = False) -> list[str]:
+                        seeds: list[int] | None = None) -> list[str]:
     """The rationale of each prompt: the text after the prompt's ``Observations:\n-``.
 
-    ``sample``: draw with :data:`SAMPLING` instead of greedily (further candidates; seed torch first).
+    ``seeds``: one per prompt: draw with :data:`SAMPLING`, each row from its own seed, instead of
+    greedily (further candidates; a row draws the same alone or in any batch).
     ``guided``: each Observations bullet begins with one evidence anchor (``batch.anchors``) and
     the model completes the line; Interpretation and Conclusion headings are written for it.
     Otherwise the model writes the whole rationale and stops at ``</think>``. ``cache``: reuse
@@ -182,11 +189,15 @@ def generate_rationales(model, batch: Batch, max_new_tokens: int = 96, max_time:
     n = len(batch.prompts)
     if isinstance(cache, PromptCache) and n != 1:
         raise ValueError("a PromptCache serves one-prompt batches only (a BatchCache serves batches)")
+    if seeds is not None and len(seeds) != n:
+        raise ValueError(f"{len(seeds)} seeds for {n} prompts")
     written = ["" for _ in range(n)]
     if not guided:
         _continue(model, batch, written, list(range(n)), max_new_tokens, (THINK_CLOSE, ANSWER_OPEN), max_time,
-                  cache=cache, sample=sample)
+                  cache=cache, seeds=seeds)
         return written
+    # each call's index is fixed by its place in a rationale (bullet k, the free part, a section),
+    # not by the batch, so sampled rows draw alike in any batch
     anchors = [a[:MAX_ANCHORS] for a in (batch.anchors or [[] for _ in range(n)])]
     obs_budget = int(max_new_tokens * SECTIONS[0][2])
     rounds = max((len(a) for a in anchors), default=0)
@@ -196,13 +207,14 @@ def generate_rationales(model, batch: Batch, max_new_tokens: int = 96, max_time:
         for i in idx:
             written[i] += (" " if k == 0 else "\n- ") + anchors[i][k]
         _continue(model, batch, written, idx, per_bullet, ("\n",) + SECTIONS[0][1], max_time, cache=cache,
-                  sample=sample)
+                  seeds=seeds, call=k)
     free = [i for i in range(n) if not anchors[i]]
-    _continue(model, batch, written, free, obs_budget, SECTIONS[0][1], max_time, cache=cache, sample=sample)
-    for heading, stops, share in SECTIONS[1:]:
+    _continue(model, batch, written, free, obs_budget, SECTIONS[0][1], max_time, cache=cache, seeds=seeds,
+              call=MAX_ANCHORS)
+    for j, (heading, stops, share) in enumerate(SECTIONS[1:]):
         written = [w + heading for w in written]
         _continue(model, batch, written, list(range(n)), int(max_new_tokens * share), stops, max_time,
-                  lead_ok=True, cache=cache, sample=sample)
+                  lead_ok=True, cache=cache, seeds=seeds, call=MAX_ANCHORS + 1 + j)
     return written
 
 
@@ -237,7 +249,7 @@ def stream_rationale(model, batch: Batch, max_new_tokens: int = 96, max_time: fl
         ids, mask = _tokenize(model, [batch.prompts[0] + written])
         streamer = TextIteratorStreamer(model.tokenizer, skip_prompt=False, skip_special_tokens=True)
         kw = _gen_kwargs(model, budget, stops, max_time, lead_ok=forced.startswith("\n"))
-        kw.update(_grounding(model, batch, [0], [written]))
+        kw.update(_processors(model, batch, [0], [written], None, 0))
         kw.update(cache.reuse(ids) if cache is not None else {"past_key_values": GrowingCache()})
         errors: list[BaseException] = []
 
