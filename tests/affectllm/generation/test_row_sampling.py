@@ -9,13 +9,7 @@ import torch
 from affectllm.generation.guided import Batch, generate_rationales
 from affectllm.generation.row_sampling import RowSampler
 
-SYSTEM = "<|im_start|>system\nYou explain emotions from the evidence listed, citing only that.<|im_end|>\n"
-TAIL = "<|im_end|>\n<|im_start|>assistant\n<think>\nObservations:\n-"
-TEXTS = ["We got the keys today!!", "I miss her so much.", "The meeting moved to 3pm, room 204, bring the slides"]
-
-
-def _prompts():
-    return [f"{SYSTEM}<|im_start|>user\nWords: {t}{TAIL}" for t in TEXTS]
+from _chat_prompts import chat_prompts as _prompts
 
 
 def test_gumbel_draws_follow_the_softmax():

@@ -7,13 +7,7 @@ from affectllm.generation.guided import Batch, _tokenize, generate_rationales
 from affectllm.generation.kv_cache import GrowingCache
 from affectllm.generation.shared_prefix import common_prefix, start_shared
 
-SYSTEM = "<|im_start|>system\nYou explain emotions from the evidence listed, citing only that.<|im_end|>\n"
-TAIL = "<|im_end|>\n<|im_start|>assistant\n<think>\nObservations:\n-"
-TEXTS = ["We got the keys today!!", "I miss her so much.", "The meeting moved to 3pm, room 204, bring the slides"]
-
-
-def _prompts():
-    return [f"{SYSTEM}<|im_start|>user\nWords: {t}{TAIL}" for t in TEXTS]
+from _chat_prompts import TEXTS, chat_prompts as _prompts
 
 
 def test_common_prefix_stops_at_placeholders_and_leaves_a_token():
