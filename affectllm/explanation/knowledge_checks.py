@@ -10,7 +10,9 @@ retrained mini's face rationales on the London set):
 - a runner-up other than the evidence's (:func:`evidence_facts.runner_up`, what the template names),
   or the runner-up's "missing" AUs that are not in its prototype ("fear ... its nose wrinkler is not
   active"): ``interpretation_mismatch`` / ``wrong_au_meaning``;
-- "no action unit is active" while the face shows one: ``invented_au``.
+- "no action unit is active" while the face shows one: ``invented_au``;
+- "X fits the words better, which makes <answer> uncertain" while a classifier puts the answer
+  first at >= 0.8 (read off GoEmotions drafts at text classifier 0.93): ``interpretation_mismatch``.
 
 Deliberately not here: AU intensities and presence of named AUs (``explanation.claims``), numbers and
 classifier claims (``explanation.checks``).
@@ -146,6 +148,27 @@ def _better_alone_flags(interpretation: str, ev: E.Evidence, answer: str | None,
     return out
 
 
+_MAKES_UNCERTAIN = re.compile(r"\bwhich makes (\w+) uncertain\b", re.I)
+
+
+def _sure_classifier_flags(interpretation: str, ev: E.Evidence, answer: str | None, tax,
+                           extra: dict) -> list[tuple[str, str]]:
+    """"X fits the words better, which makes <answer> uncertain" while a classifier puts the answer
+    first at >= 0.8: the template then says the classifier's confidence outweighs X; calling the
+    answer uncertain misstates the evidence."""
+    if answer is None:
+        return []
+    rankings = {"expression": ev.classifier, "voice": ev.voice_classifier,
+                **{name: E._ranked(v, tax)[0] for name, v in extra.items()}}
+    sure = next(((n, r[0][1]) for n, r in rankings.items() if r and r[0][0] == answer and r[0][1] >= 0.8), None)
+    out = []
+    for m in _MAKES_UNCERTAIN.finditer(interpretation):
+        if sure and normalize_label(m.group(1), tax) == answer:
+            out.append(("interpretation_mismatch", f"{m.group(0)!r}, but the {sure[0]} classifier puts {answer} "
+                                                   f"first at {sure[1]:.2f}"))
+    return out
+
+
 def _no_au_flags(text: str, obs: Observations) -> list[tuple[str, str]]:
     face = obs.main_face
     present = [a for a in face.present_aus] if face is not None else []
@@ -163,4 +186,5 @@ def knowledge_flags(text: str, interpretation: str, obs: Observations, ev: E.Evi
     """All the checks above: ``text`` is the rationale's body (quotes blanked), ``interpretation`` its
     interpretation part, ``extra`` the classifier scores beyond face and voice (``verify``'s)."""
     return (_emfacs_flags(text, tax) + _core_flags(text, tax) + _runner_up_flags(interpretation, ev, answer, tax, extra or {})
-            + _better_alone_flags(interpretation, ev, answer, tax) + _no_au_flags(text, obs))
+            + _better_alone_flags(interpretation, ev, answer, tax)
+            + _sure_classifier_flags(interpretation, ev, answer, tax, extra or {}) + _no_au_flags(text, obs))

@@ -143,6 +143,9 @@ PLANTED = [
     ("another label said to fit better on its own when it scores lower", FACE_GOOD, PHOTO,
      ("(0.70).\n", "(0.70). Sadness fits the face better on its own, but the expression classifier's confidence in "
                    "happiness outweighs it.\n"), "interpretation_mismatch", {}),
+    ("the answer called uncertain while a classifier is sure of it", TEXT_GOOD, TEXT,
+     ('("happy").', '("happy"). Neutral fits the words better, which makes happiness uncertain here.'),
+     "interpretation_mismatch", {"classifiers": {"text": {"joy": 0.93, "neutral": 0.07}}}),
     ("'no action unit is active' next to active AUs", FACE_GOOD, PHOTO,
      ("(0.70).\n", "(0.70). No action unit is active in the face.\n"), "invented_au", {}),
     ("malformed: text after the answer", FACE_GOOD, PHOTO, ("</answer>", "</answer> and more"), "malformed", {}),
