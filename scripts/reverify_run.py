@@ -27,6 +27,7 @@ def main(argv=None) -> int:
     p.add_argument("--show", type=int, default=40, help="print at most this many newly failing rationales")
     args = p.parse_args(argv)
 
+    from affectllm.explanation.answer import decide
     from affectllm.explanation.verify import verify
     from affectllm.perception.pipeline import Perception
     from affectllm.perception.text_expression import annotate, shipped
@@ -45,7 +46,7 @@ def main(argv=None) -> int:
         if obs.text:
             text_expert = text_expert or shipped()
             annotate(obs, text_expert)
-        extra = {"text": obs.text_expression} if obs.text and obs.text_expression else None
+        extra = decide(obs, None, r["taxonomy"]).extra  # the classifier scores inference verifies against
         p_answer = (r.get("probabilities") or {}).get(r["pred"])
         verdict = verify(r["rationale"], obs, r["pred"], p_answer, r["taxonomy"], extra)
         src = r.get("rationale_source", "model")
