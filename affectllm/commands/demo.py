@@ -70,6 +70,14 @@ def run(args) -> int:
             continue
         print(f"evidence: {res.observations.to_text()}")
         print(d["rationale"])
+        if d["rationale_source"] == "model":
+            print("(rationale written by the model; it passed the verifier)")
+        elif d["rejected_rationales"]:
+            print(f"(the model's {len(d['rejected_rationales'])} draft(s) failed the verifier: "
+                  f"{', '.join(sorted({f['code'] for r in d['rejected_rationales'] for f in r['flags']}))}; "
+                  "the evidence template is shown)")
+        else:
+            print("(evidence template: this model writes no draft for such input)")
         top = sorted(d["probabilities"].items(), key=lambda kv: -kv[1])[:3]
         print(f"=> {d['emotion']}  ({', '.join(f'{k} {v:.2f}' for k, v in top)})")
         if res.observations.faces and item.image:
