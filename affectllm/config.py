@@ -124,7 +124,7 @@ class PromptingConfig:
     guided_modalities: list[str] = field(default_factory=list)
     # Modalities whose items (when they are all the item has) get the data engine's template
     # without drafts: set for a model whose drafts for them pass the verifier too rarely to be
-    # worth their time (measured on dev items, see its card). A question or conversation still
+    # worth their time (measured on dev items, see its card). A follow-up in a conversation still
     # goes to the LLM.
     template_modalities: list[str] = field(default_factory=list)
 

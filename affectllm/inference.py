@@ -341,11 +341,12 @@ class Explainer:
         return any(m in self.config.prompting.guided_modalities for m in _present(obs))
 
     def _template_only(self, obs: Observations | None, question, history) -> bool:
-        """The item is explained by the template without drafts: a plain request (no question or
-        conversation) whose modalities are all in the model's ``prompting.template_modalities``."""
+        """The item is explained by the template without drafts: a first turn (a question such as
+        "what emotion is this?" included: the drafts it would get fail all the same) whose
+        modalities are all in the model's ``prompting.template_modalities``. A follow-up in a
+        conversation (``history``) goes to the LLM."""
         present = _present(obs) if obs is not None else set()
-        return (not question and not history and bool(present)
-                and present <= self.template_modalities)
+        return not history and bool(present) and present <= self.template_modalities
 
     def _template(self, res: ExplainResult, decided) -> None:
         self._settle(res, [], None, decided)

@@ -163,8 +163,12 @@ def test_template_modalities_skip_drafts_for_those_items_only(tiny_affect_factor
     assert any("drafts no rationale for face input" in w for w in res.warnings)
     streamed = list(exp.explain(face, stream=True))
     assert calls == [] and streamed[-1].to_dict()["rationale"] == res.to_dict()["rationale"]
-    # a question goes to the LLM; so does an item with more than the face
-    exp.explain(face, question="Why not sadness?")
+    # a first-turn question gets the template too; a follow-up goes to the LLM, so does a face with words
+    exp.explain(face, question="What emotion is this?")
+    assert calls == []
+    exp.explain(face, question="Why not sadness?",
+                history=[{"role": "user", "content": "What emotion is this?"},
+                         {"role": "assistant", "content": res.to_dict()["rationale"]}])
     assert len(calls) == 1
     with_text = _face_obs("happy.jpg", [("AU6", 2.8), ("AU12", 3.6)])
     with_text.text = "what a lovely day"
