@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 
 from affectllm.explanation import evidence_facts as E
+from affectllm.explanation.checks import _channels
 from affectllm.explanation.claims import _AU_NAME, _AU_NUM, _NAME_TO_AU
 from affectllm.knowledge.emfacs import AU_SIGNALS, EMFACS_PROTOTYPES, EMFACS_VARIANTS
 from affectllm.knowledge.taxonomy import normalize_label
@@ -89,14 +90,13 @@ def _core_flags(text: str, tax) -> list[tuple[str, str]]:
     return out
 
 
-def _seconds(ev: E.Evidence, extra: dict) -> set[str]:
+def _seconds(rankings: dict[str, list[tuple[str, float]]]) -> set[str]:
     """Each classifier's second label (a runner-up a reader can check against its scores)."""
-    rankings = [ev.classifier, ev.voice_classifier] + [E._ranked(v, ev.taxonomy)[0] for v in extra.values()]
-    return {r[1][0] for r in rankings if len(r) > 1}
+    return {r[1][0] for r in rankings.values() if len(r) > 1}
 
 
 def _runner_up_flags(interpretation: str, ev: E.Evidence, answer: str | None, tax,
-                     extra: dict) -> list[tuple[str, str]]:
+                     rankings: dict) -> list[tuple[str, str]]:
     """The runner-up named must be the evidence's runner-up (:func:`evidence_facts.runner_up`, the
     template's) or some classifier's second label, and "its X is not active" must name AUs of that
     runner-up's prototype."""
@@ -104,7 +104,7 @@ def _runner_up_flags(interpretation: str, ev: E.Evidence, answer: str | None, ta
         return []
     out = []
     want = E.runner_up(ev, answer)
-    allowed = _seconds(ev, extra) | ({want[0]} if want else set())
+    allowed = _seconds(rankings) | ({want[0]} if want else set())
     for s in re.split(r"(?<=[.!?;])\s+|\n", interpretation):
         m = _RUNNER.search(s)
         if not m:
@@ -151,15 +151,13 @@ def _better_alone_flags(interpretation: str, ev: E.Evidence, answer: str | None,
 _MAKES_UNCERTAIN = re.compile(r"\bwhich makes (\w+) uncertain\b", re.I)
 
 
-def _sure_classifier_flags(interpretation: str, ev: E.Evidence, answer: str | None, tax,
-                           extra: dict) -> list[tuple[str, str]]:
+def _sure_classifier_flags(interpretation: str, answer: str | None, tax,
+                           rankings: dict) -> list[tuple[str, str]]:
     """"X fits the words better, which makes <answer> uncertain" while a classifier puts the answer
     first at >= 0.8: the template then says the classifier's confidence outweighs X; calling the
     answer uncertain misstates the evidence."""
     if answer is None:
         return []
-    rankings = {"expression": ev.classifier, "voice": ev.voice_classifier,
-                **{name: E._ranked(v, tax)[0] for name, v in extra.items()}}
     sure = next(((n, r[0][1]) for n, r in rankings.items() if r and r[0][0] == answer and r[0][1] >= 0.8), None)
     out = []
     for m in _MAKES_UNCERTAIN.finditer(interpretation):
@@ -185,6 +183,7 @@ def knowledge_flags(text: str, interpretation: str, obs: Observations, ev: E.Evi
                     answer: str | None, tax, extra: dict | None = None) -> list[tuple[str, str]]:
     """All the checks above: ``text`` is the rationale's body (quotes blanked), ``interpretation`` its
     interpretation part, ``extra`` the classifier scores beyond face and voice (``verify``'s)."""
-    return (_emfacs_flags(text, tax) + _core_flags(text, tax) + _runner_up_flags(interpretation, ev, answer, tax, extra or {})
+    rankings = _channels(obs, ev, extra or {})  # each classifier's scores, best first (the claims checks' own)
+    return (_emfacs_flags(text, tax) + _core_flags(text, tax) + _runner_up_flags(interpretation, ev, answer, tax, rankings)
             + _better_alone_flags(interpretation, ev, answer, tax)
-            + _sure_classifier_flags(interpretation, ev, answer, tax, extra or {}) + _no_au_flags(text, obs))
+            + _sure_classifier_flags(interpretation, answer, tax, rankings) + _no_au_flags(text, obs))
